@@ -1,0 +1,36 @@
+# Quick start: `make run` (API + one worker on SQLite), `make test` (the whole suite).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+HANDLERS ?= examples.handlers
+
+.PHONY: run test lint bench clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: setup.cfg pyproject.toml | $(BIN)/activate
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+## run: start the API (waitress) and one worker on the SQLite default; Ctrl-C stops both
+run: $(VENV)/.installed
+	PATH="$(CURDIR)/$(BIN):$$PATH" JOBSVC_HANDLERS="$${JOBSVC_HANDLERS:-$(HANDLERS)}" \
+		$(BIN)/python -m jobsvc.quickstart --host $(HOST) --port $(PORT)
+
+## test: the whole suite (PostgreSQL tests run when JOBSVC_TEST_POSTGRES_URL is set)
+test: $(VENV)/.installed
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check . || true
+
+bench: $(VENV)/.installed
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

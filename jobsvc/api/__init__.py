@@ -1,0 +1,14 @@
+"""The HTTP API's blueprints."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from . import health, jobs, metrics
+
+
+def register_api(app: Flask) -> None:
+    """Register every blueprint of the API on ``app``."""
+    app.register_blueprint(jobs.bp)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(metrics.bp)

@@ -1,0 +1,135 @@
+"""The jobs API: validate, one store call, dump."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from marshmallow import Schema, ValidationError
+
+from ..errors import JobNotFound, ValidationFailed
+from ..models import JobStatus
+from ..store import JobStore, NewJob
+from .body import read_json
+from .schemas import (
+    CreateBatchSchema,
+    CreatedSchema,
+    CreateJobSchema,
+    JobDetailSchema,
+    JobSchema,
+    ListQuerySchema,
+)
+
+bp = Blueprint("jobs", __name__, url_prefix="/jobs")
+
+JOB_ID_PATTERN = re.compile(r"^[0-9]{1,19}$")
+JOB_ID_MAX = 2**63 - 1
+
+_created = CreatedSchema()
+_job = JobSchema()
+_job_detail = JobDetailSchema()
+_list_query = ListQuerySchema()
+_batch = CreateBatchSchema()
+
+
+def _store() -> JobStore:
+    return current_app.extensions["jobsvc.store"]
+
+
+def _parse_job_id(raw: str) -> int:
+    # str.isdigit() accepts non-ASCII digits; ids are ASCII digits that fit a signed 64-bit int.
+    if not JOB_ID_PATTERN.match(raw) or int(raw) > JOB_ID_MAX or int(raw) < 1:
+        raise JobNotFound(f"no job has id {raw!r}")
+    return int(raw)
+
+
+def _load(schema: Schema, data: Any) -> Any:
+    try:
+        return schema.load(data)
+    except ValidationError as exc:
+        raise ValidationFailed(exc.normalized_messages()) from None
+
+
+def _new_job(fields: dict[str, Any]) -> NewJob:
+    config = current_app.config
+    payload_size = len(json.dumps(fields["payload"], separators=(",", ":")))
+    if payload_size > config["JOBSVC_MAX_PAYLOAD_BYTES"]:
+        raise ValidationFailed(
+            {"payload": [f"Is {payload_size} bytes as JSON; the limit is "
+                         f"{config['JOBSVC_MAX_PAYLOAD_BYTES']}."]}
+        )
+    if fields["max_attempts"] is None:
+        fields["max_attempts"] = config["JOBSVC_MAX_ATTEMPTS"]
+    if fields["timeout_seconds"] is None and config["JOBSVC_DEFAULT_TIMEOUT_SECONDS"] > 0:
+        fields["timeout_seconds"] = config["JOBSVC_DEFAULT_TIMEOUT_SECONDS"]
+    return NewJob(**fields)
+
+
+def _create_schema() -> CreateJobSchema:
+    return CreateJobSchema(known_types=current_app.extensions["jobsvc.job_types"])
+
+
+def _body() -> Any:
+    return read_json(request, current_app.config["JOBSVC_MAX_JSON_DEPTH"])
+
+
+@bp.post("")
+def create_job() -> tuple[Response, int, dict[str, str]]:
+    """Enqueue one job."""
+    new_job = _new_job(_load(_create_schema(), _body()))
+    (job_id,) = _store().enqueue([new_job])
+    body = _created.dump({"id": job_id, "status": JobStatus.PENDING})
+    return jsonify(body), 201, {"Location": url_for("jobs.get_job", job_id=job_id)}
+
+
+@bp.post("/batch")
+def create_jobs() -> tuple[Response, int]:
+    """Enqueue many jobs in one transaction: all of them or, on any error, none."""
+    items = _load(_batch, _body())["jobs"]
+    limit = current_app.config["JOBSVC_MAX_BATCH_JOBS"]
+    if not 1 <= len(items) <= limit:
+        raise ValidationFailed({"jobs": [f"Must hold 1 to {limit} jobs; it holds {len(items)}."]})
+    schema = _create_schema()
+    new_jobs, errors = [], {}
+    for index, item in enumerate(items):
+        try:
+            new_jobs.append(_new_job(_load(schema, item)))
+        except ValidationFailed as exc:
+            errors[str(index)] = exc.extra["errors"]
+    if errors:
+        raise ValidationFailed({"jobs": errors})
+    ids = _store().enqueue(new_jobs)
+    created = [{"id": job_id, "status": JobStatus.PENDING} for job_id in ids]
+    return jsonify({"jobs": _created.dump(created, many=True)}), 201
+
+
+@bp.get("/<job_id>")
+def get_job(job_id: str) -> Response:
+    """Show one job."""
+    return jsonify(_job_detail.dump(_store().get(_parse_job_id(job_id))))
+
+
+@bp.get("")
+def list_jobs() -> Response:
+    """List jobs newest first, filtered by status, queue or type; page with ``before``."""
+    query = _load(_list_query, request.args.to_dict(flat=True))
+    records = _store().list(**query)
+    next_url = None
+    if len(records) == query["limit"]:
+        args = {**request.args.to_dict(flat=True), "before": records[-1].id}
+        next_url = url_for("jobs.list_jobs", **args)
+    return jsonify({"jobs": _job.dump(records, many=True), "next": next_url})
+
+
+@bp.post("/<job_id>/cancel")
+def cancel_job(job_id: str) -> Response:
+    """Cancel a PENDING or RUNNING job."""
+    return jsonify(_job_detail.dump(_store().cancel(_parse_job_id(job_id))))
+
+
+@bp.post("/<job_id>/retry")
+def retry_job(job_id: str) -> Response:
+    """Send a FAILED or CANCELLED job back to PENDING with its attempts reset."""
+    return jsonify(_job_detail.dump(_store().retry(_parse_job_id(job_id))))

@@ -1,0 +1,15 @@
+"""Unbound extensions, bound to an app by ``create_app``."""
+
+from __future__ import annotations
+
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy.orm import DeclarativeBase
+
+
+class Base(DeclarativeBase):
+    """Declarative base of jobsvc's tables."""
+
+
+db = SQLAlchemy(model_class=Base)
+migrate = Migrate()

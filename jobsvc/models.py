@@ -1,0 +1,77 @@
+"""The ORM tables."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Enum, Index, Integer, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .extensions import db
+from .timestamps import UTCDateTime, db_now
+
+# SQLite only makes INTEGER PRIMARY KEY an alias of its rowid (autoincrementing); BIGINT elsewhere.
+JobId = BigInteger().with_variant(Integer(), "sqlite")
+
+QUEUE_NAME_MAX = 64  # characters
+TYPE_NAME_MAX = 128  # characters
+
+
+class JobStatus(enum.StrEnum):
+    """Where a job is in its lifecycle."""
+
+    PENDING = "PENDING"  # waiting for a worker; run_at may be in the future (scheduled, backoff)
+    RUNNING = "RUNNING"  # leased by one worker until lease_expires_at, fenced by lease_token
+    DONE = "DONE"  # the handler returned; result holds what it returned (terminal)
+    FAILED = "FAILED"  # out of attempts or failed permanently; last_error says why (terminal)
+    CANCELLED = "CANCELLED"  # a client cancelled it before it finished (terminal)
+
+
+TERMINAL_STATUSES = frozenset({JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED})
+
+
+class Job(db.Model):
+    """One unit of work, and everything known about its attempts."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(JobId, primary_key=True, autoincrement=True)
+    type: Mapped[str] = mapped_column(String(TYPE_NAME_MAX))
+    queue: Mapped[str] = mapped_column(String(QUEUE_NAME_MAX), default="default")
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[JobStatus] = mapped_column(
+        Enum(JobStatus, native_enum=False, length=16, validate_strings=True,
+             name="job_status"),
+        default=JobStatus.PENDING,
+    )
+    payload: Mapped[Any] = mapped_column(JSON)
+    result: Mapped[Any | None] = mapped_column(JSON, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error_type: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    error_traceback: Mapped[str | None] = mapped_column(Text, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer)
+    timeout_seconds: Mapped[float | None] = mapped_column(nullable=True)
+    run_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=db_now())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=db_now())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=db_now())
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    lease_token: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    locked_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    __table_args__ = (
+        # The claim reads only this index: finished rows never enter it, so they cost the claim
+        # nothing however many there are.
+        Index("ix_jobs_ready", "queue", text("priority DESC"), "run_at", "id",
+              postgresql_where=text("status = 'PENDING'"),
+              sqlite_where=text("status = 'PENDING'")),
+        # The rescuer looks for expired leases among running jobs only.
+        Index("ix_jobs_lease", "lease_expires_at",
+              postgresql_where=text("status = 'RUNNING'"),
+              sqlite_where=text("status = 'RUNNING'")),
+        Index("ix_jobs_status_id", "status", "id"),
+    )

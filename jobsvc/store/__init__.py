@@ -1,0 +1,25 @@
+"""Every statement that reads or writes jobs; one method is one transaction."""
+
+from __future__ import annotations
+
+from .engine import configure_engine, engine_options
+from .jobs import JobStore
+from .leases import LeaseStore
+from .notify import Waker, open_waker
+from .records import (
+    ClaimedJob,
+    Failed,
+    JobRecord,
+    Lease,
+    NewJob,
+    Outcome,
+    Released,
+    Rescued,
+    Succeeded,
+)
+
+__all__ = [
+    "ClaimedJob", "Failed", "JobRecord", "JobStore", "Lease", "LeaseStore", "NewJob", "Outcome",
+    "Released", "Rescued", "Succeeded", "Waker", "configure_engine", "engine_options",
+    "open_waker",
+]

@@ -1,0 +1,93 @@
+"""Engine setup per dialect, and the two kinds of transaction the store runs."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, ParamSpec, TypeVar
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from ..errors import DatabaseUnavailable
+
+logger = logging.getLogger(__name__)
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+WRITE_OPTION = "jobsvc_write"
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def engine_options(database_url: str) -> dict[str, Any]:
+    """Return ``create_engine`` options that suit the URL's dialect."""
+    if database_url.startswith("sqlite"):
+        # The default pool for a file database keeps connections per thread-safe queue;
+        # check_same_thread is off because worker threads share the pool.
+        return {"connect_args": {"check_same_thread": False}}
+    # pre_ping lets every process reconnect by itself after a PostgreSQL restart.
+    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10}
+
+
+def configure_engine(engine: Engine) -> None:
+    """Attach dialect-specific connection setup to ``engine`` (idempotent)."""
+    if engine.dialect.name != "sqlite" or event.contains(engine, "connect", _sqlite_on_connect):
+        return
+    event.listen(engine, "connect", _sqlite_on_connect)
+    event.listen(engine, "begin", _sqlite_on_begin)
+
+
+def _sqlite_on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+    # Let SQLAlchemy's "begin" event emit BEGIN itself, so writers can ask for IMMEDIATE.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.execute("PRAGMA synchronous = NORMAL")
+    cursor.close()
+
+
+def _sqlite_on_begin(connection: Connection) -> None:
+    # A deferred transaction that reads and then writes fails at once with "database is locked"
+    # when another writer got there first, whatever busy_timeout says; IMMEDIATE waits instead.
+    write = connection.get_execution_options().get(WRITE_OPTION, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """Yield a connection inside a transaction that will write (SQLite: BEGIN IMMEDIATE)."""
+    with engine.connect() as connection:
+        connection.execution_options(**{WRITE_OPTION: True})
+        with connection.begin():
+            yield connection
+
+
+@contextmanager
+def read_transaction(engine: Engine) -> Iterator[Connection]:
+    """Yield a connection inside a read-only transaction."""
+    with engine.connect() as connection, connection.begin():
+        yield connection
+
+
+def translate_errors(function: Callable[P, R]) -> Callable[P, R]:
+    """Raise ``DatabaseUnavailable`` when the database cannot be reached or stays locked."""
+
+    @functools.wraps(function)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return function(*args, **kwargs)
+        except OperationalError as exc:
+            logger.warning("database unavailable: %s", exc.orig)
+            raise DatabaseUnavailable() from exc
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                logger.warning("database connection lost: %s", exc.orig)
+                raise DatabaseUnavailable() from exc
+            raise
+
+    return wrapper

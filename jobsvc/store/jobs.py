@@ -1,0 +1,178 @@
+"""What clients do with jobs: enqueue, read, list, cancel, retry, count."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import fields
+from typing import Any
+
+from sqlalchemy import bindparam, func, insert, select, text, update
+from sqlalchemy.engine import Connection, Engine, Row
+
+from ..errors import InvalidTransition, JobNotFound
+from ..models import Job, JobStatus
+from ..timestamps import UTCDateTime, db_now
+from .engine import read_transaction, translate_errors, write_transaction
+from .notify import notify_queues
+from .records import JobRecord, NewJob
+
+jobs = Job.__table__
+
+CANCELLABLE = (JobStatus.PENDING, JobStatus.RUNNING)
+RETRYABLE = (JobStatus.FAILED, JobStatus.CANCELLED)
+_RECORD_COLUMNS = [jobs.c[field.name] for field in fields(JobRecord)]
+
+# One statement serves single and batch enqueue; a job without run_at is ready at the
+# database's now().
+_INSERT = (
+    insert(jobs)
+    .values(
+        run_at=func.coalesce(bindparam("run_at", type_=UTCDateTime()), db_now()),
+        created_at=db_now(),
+        updated_at=db_now(),
+        status=JobStatus.PENDING,
+        attempts=0,
+    )
+    .returning(jobs.c.id, sort_by_parameter_order=True)
+)
+
+
+def _record(row: Row[Any]) -> JobRecord:
+    return JobRecord(**row._mapping)
+
+
+def _insert_params(job: NewJob) -> dict[str, Any]:
+    return {
+        "type": job.type,
+        "payload": job.payload,
+        "queue": job.queue,
+        "priority": job.priority,
+        "max_attempts": job.max_attempts,
+        "timeout_seconds": job.timeout_seconds,
+        "run_at": job.run_at,
+    }
+
+
+class JobStore:
+    """Reads and writes jobs for API clients; one method is one transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @translate_errors
+    def enqueue(self, jobs_to_add: Sequence[NewJob]) -> list[int]:
+        """Store new PENDING jobs and return their ids, in order."""
+        if not jobs_to_add:
+            return []
+        with write_transaction(self.engine) as connection:
+            result = connection.execute(_INSERT, [_insert_params(job) for job in jobs_to_add])
+            ids = [row.id for row in result]
+            notify_queues(connection, {job.queue for job in jobs_to_add})
+        return ids
+
+    @translate_errors
+    def get(self, job_id: int) -> JobRecord:
+        """Return the job with ``job_id``."""
+        with read_transaction(self.engine) as connection:
+            return self._get(connection, job_id)
+
+    @translate_errors
+    def list(
+        self,
+        *,
+        status: JobStatus | None = None,
+        queue: str | None = None,
+        job_type: str | None = None,
+        before_id: int | None = None,
+        limit: int = 50,
+    ) -> list[JobRecord]:
+        """Return jobs newest first, optionally filtered, ``before_id`` for the next page."""
+        query = select(*_RECORD_COLUMNS).order_by(jobs.c.id.desc()).limit(limit)
+        if status is not None:
+            query = query.where(jobs.c.status == status)
+        if queue is not None:
+            query = query.where(jobs.c.queue == queue)
+        if job_type is not None:
+            query = query.where(jobs.c.type == job_type)
+        if before_id is not None:
+            query = query.where(jobs.c.id < before_id)
+        with read_transaction(self.engine) as connection:
+            return [_record(row) for row in connection.execute(query)]
+
+    @translate_errors
+    def cancel(self, job_id: int) -> JobRecord:
+        """Cancel a PENDING or RUNNING job; a running attempt's outcome is then dropped."""
+        changes = {
+            "status": JobStatus.CANCELLED,
+            "finished_at": db_now(),
+            "lease_token": None,
+            "lease_expires_at": None,
+        }
+        return self._transition(job_id, CANCELLABLE, changes, "cancel")
+
+    @translate_errors
+    def retry(self, job_id: int) -> JobRecord:
+        """Send a FAILED or CANCELLED job back to PENDING with a fresh set of attempts."""
+        changes = {
+            "status": JobStatus.PENDING,
+            "attempts": 0,
+            "run_at": db_now(),
+            "finished_at": None,
+            "result": None,
+        }
+        with write_transaction(self.engine) as connection:
+            record = self._transition_in(connection, job_id, RETRYABLE, changes, "retry")
+            notify_queues(connection, {record.queue})
+        return record
+
+    @translate_errors
+    def counts(self) -> dict[tuple[str, JobStatus], int]:
+        """Return how many jobs each (queue, status) holds."""
+        query = select(jobs.c.queue, jobs.c.status, func.count()).group_by(
+            jobs.c.queue, jobs.c.status
+        )
+        with read_transaction(self.engine) as connection:
+            return {(queue, status): count for queue, status, count in connection.execute(query)}
+
+    @translate_errors
+    def ping(self) -> None:
+        """Raise ``DatabaseUnavailable`` unless the database answers."""
+        with read_transaction(self.engine) as connection:
+            connection.execute(text("SELECT 1"))
+
+    def _transition(
+        self, job_id: int, allowed: tuple[JobStatus, ...], changes: dict[str, Any], verb: str
+    ) -> JobRecord:
+        with write_transaction(self.engine) as connection:
+            return self._transition_in(connection, job_id, allowed, changes, verb)
+
+    def _transition_in(
+        self,
+        connection: Connection,
+        job_id: int,
+        allowed: tuple[JobStatus, ...],
+        changes: dict[str, Any],
+        verb: str,
+    ) -> JobRecord:
+        statement = (
+            update(jobs)
+            .where(jobs.c.id == job_id, jobs.c.status.in_(allowed))
+            .values(**changes, updated_at=db_now())
+            .returning(*_RECORD_COLUMNS)
+        )
+        row = connection.execute(statement).first()
+        if row is not None:
+            return _record(row)
+        current = self._get(connection, job_id)
+        raise InvalidTransition(
+            f"cannot {verb} a job that is {current.status.value}; "
+            f"{verb} applies to {' or '.join(s.value for s in allowed)} jobs",
+            job_status=current.status.value,
+        )
+
+    @staticmethod
+    def _get(connection: Connection, job_id: int) -> JobRecord:
+        row = connection.execute(select(*_RECORD_COLUMNS).where(jobs.c.id == job_id)).first()
+        if row is None:
+            raise JobNotFound(f"no job has id {job_id}")
+        return _record(row)

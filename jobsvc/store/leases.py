@@ -1,0 +1,178 @@
+"""What workers do with jobs: claim, heartbeat, finish, release, rescue (the lease protocol)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import bindparam, select, tuple_, update
+from sqlalchemy.engine import Connection, Engine
+
+from ..models import Job, JobStatus
+from ..retry import RetryPolicy
+from ..timestamps import db_now, db_now_plus
+from .engine import translate_errors, write_transaction
+from .notify import notify_queues
+from .records import ClaimedJob, Failed, Lease, Outcome, Released, Rescued, Succeeded
+
+logger = logging.getLogger(__name__)
+
+jobs = Job.__table__
+
+RESCUE_BATCH = 100  # expired leases handled per rescue transaction
+ERROR_MESSAGE_MAX = 2000  # characters of last_error kept
+
+
+def _fenced(lease: Lease) -> Any:
+    # Every write after the claim carries this: zero rows means the lease was lost.
+    return (
+        (jobs.c.id == lease.job_id)
+        & (jobs.c.status == JobStatus.RUNNING)
+        & (jobs.c.lease_token == lease.token)
+    )
+
+
+_CLEAR_LEASE = {"lease_token": None, "lease_expires_at": None}
+
+
+class LeaseStore:
+    """The worker's side of the store; one method is one transaction."""
+
+    def __init__(self, engine: Engine, retry_policy: RetryPolicy) -> None:
+        self.engine = engine
+        self.retry_policy = retry_policy
+
+    @translate_errors
+    def claim(
+        self, queues: Sequence[str] | None, limit: int, worker_id: str, lease_seconds: float
+    ) -> list[ClaimedJob]:
+        """Lease up to ``limit`` ready jobs, by priority then age, in one statement."""
+        if limit < 1:
+            return []
+        ready = (
+            select(jobs.c.id)
+            .where(jobs.c.status == JobStatus.PENDING, jobs.c.run_at <= db_now())
+            .order_by(jobs.c.priority.desc(), jobs.c.run_at, jobs.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        if queues is not None:
+            ready = ready.where(jobs.c.queue.in_(list(queues)))
+        token = uuid.uuid4().hex  # one per claim: (id, token) names exactly one attempt
+        statement = (
+            update(jobs)
+            .where(jobs.c.id.in_(ready.scalar_subquery()))
+            .values(
+                status=JobStatus.RUNNING,
+                attempts=jobs.c.attempts + 1,
+                lease_token=token,
+                locked_by=worker_id,
+                lease_expires_at=db_now_plus(bindparam("lease", lease_seconds)),
+                started_at=db_now(),
+                updated_at=db_now(),
+            )
+            .returning(jobs.c.id, jobs.c.type, jobs.c.queue, jobs.c.payload, jobs.c.attempts,
+                       jobs.c.max_attempts, jobs.c.timeout_seconds, jobs.c.priority,
+                       jobs.c.run_at)
+        )
+        with write_transaction(self.engine) as connection:
+            rows = connection.execute(statement).all()
+        rows.sort(key=lambda row: (-row.priority, row.run_at, row.id))
+        return [
+            ClaimedJob(id=row.id, type=row.type, queue=row.queue, payload=row.payload,
+                       attempt=row.attempts, max_attempts=row.max_attempts,
+                       timeout_seconds=row.timeout_seconds, lease_token=token)
+            for row in rows
+        ]
+
+    @translate_errors
+    def heartbeat(self, leases: Sequence[Lease], lease_seconds: float) -> set[int]:
+        """Extend ``leases``; return the ids whose lease was lost (rescued or cancelled)."""
+        if not leases:
+            return set()
+        pairs = [(lease.job_id, lease.token) for lease in leases]
+        statement = (
+            update(jobs)
+            .where(jobs.c.status == JobStatus.RUNNING,
+                   tuple_(jobs.c.id, jobs.c.lease_token).in_(pairs))
+            .values(lease_expires_at=db_now_plus(bindparam("lease", lease_seconds)),
+                    updated_at=db_now())
+            .returning(jobs.c.id)
+        )
+        with write_transaction(self.engine) as connection:
+            kept = set(connection.execute(statement).scalars())
+        return {lease.job_id for lease in leases} - kept
+
+    @translate_errors
+    def finish(self, outcomes: Sequence[Outcome]) -> list[int]:
+        """Record attempts' outcomes in one transaction; return the ids whose lease was lost."""
+        lost: list[int] = []
+        with write_transaction(self.engine) as connection:
+            released_queues: set[str] = set()
+            for outcome in outcomes:
+                row = connection.execute(self._outcome_statement(outcome)).first()
+                if row is None:
+                    lost.append(outcome.lease.job_id)
+                elif isinstance(outcome, Released):
+                    released_queues.add(row.queue)
+            notify_queues(connection, released_queues)
+        return lost
+
+    def _outcome_statement(self, outcome: Outcome) -> Any:
+        statement = update(jobs).where(_fenced(outcome.lease)).returning(jobs.c.queue)
+        if isinstance(outcome, Succeeded):
+            return statement.values(status=JobStatus.DONE, result=outcome.result,
+                                    finished_at=db_now(), updated_at=db_now(), **_CLEAR_LEASE)
+        if isinstance(outcome, Released):
+            # Shutdown interrupted the attempt; it is not the job's fault, so it does not count.
+            return statement.values(status=JobStatus.PENDING, attempts=jobs.c.attempts - 1,
+                                    run_at=db_now(), updated_at=db_now(), **_CLEAR_LEASE)
+        return statement.values(**self._failure_changes(outcome))
+
+    def _failure_changes(self, failure: Failed) -> dict[str, Any]:
+        changes: dict[str, Any] = {
+            "last_error": failure.message[:ERROR_MESSAGE_MAX],
+            "error_type": failure.error_type,
+            "error_traceback": failure.traceback,
+            "updated_at": db_now(),
+            **_CLEAR_LEASE,
+        }
+        if failure.permanent or failure.attempt >= failure.max_attempts:
+            changes.update(status=JobStatus.FAILED, finished_at=db_now())
+        else:
+            delay = self.retry_policy.delay(failure.attempt)
+            changes.update(status=JobStatus.PENDING,
+                           run_at=db_now_plus(bindparam("delay", delay)))
+        return changes
+
+    @translate_errors
+    def rescue_expired(self) -> list[Rescued]:
+        """Send RUNNING jobs whose lease expired back through the retry rule (attempt counts)."""
+        expired = (
+            select(jobs.c.id, jobs.c.attempts, jobs.c.max_attempts, jobs.c.lease_token,
+                   jobs.c.locked_by)
+            .where(jobs.c.status == JobStatus.RUNNING, jobs.c.lease_expires_at < db_now())
+            .order_by(jobs.c.lease_expires_at)
+            .limit(RESCUE_BATCH)
+            .with_for_update(skip_locked=True)
+        )
+        rescued: list[Rescued] = []
+        with write_transaction(self.engine) as connection:
+            for row in connection.execute(expired).all():
+                rescued.append(self._rescue_one(connection, row))
+        return rescued
+
+    def _rescue_one(self, connection: Connection, row: Any) -> Rescued:
+        failure = Failed(
+            lease=Lease(row.id, row.lease_token),
+            attempt=row.attempts,
+            max_attempts=row.max_attempts,
+            message=f"lease expired: worker {row.locked_by} stopped heartbeating "
+                    "(it died, hung or lost the database)",
+            error_type="LeaseExpired",
+        )
+        changes = self._failure_changes(failure)
+        connection.execute(update(jobs).where(_fenced(failure.lease)).values(**changes))
+        return Rescued(row.id, row.attempts, changes["status"])

@@ -1,0 +1,115 @@
+"""Value objects that cross the store's boundary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ..models import JobStatus
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """A job as a client asks for it, validated."""
+
+    type: str
+    payload: Any
+    queue: str
+    priority: int
+    max_attempts: int
+    run_at: datetime | None = None
+    timeout_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """A stored job, as clients see it."""
+
+    id: int
+    type: str
+    queue: str
+    priority: int
+    status: JobStatus
+    payload: Any
+    result: Any
+    last_error: str | None
+    error_type: str | None
+    error_traceback: str | None
+    attempts: int
+    max_attempts: int
+    timeout_seconds: float | None
+    run_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    lease_token: str | None
+    locked_by: str | None
+    lease_expires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Lease:
+    """The right to write one attempt's outcome: valid while the row still carries the token."""
+
+    job_id: int
+    token: str
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    """A job leased to a worker for one attempt."""
+
+    id: int
+    type: str
+    queue: str
+    payload: Any
+    attempt: int
+    max_attempts: int
+    timeout_seconds: float | None
+    lease_token: str
+
+    @property
+    def lease(self) -> Lease:
+        return Lease(self.id, self.lease_token)
+
+
+@dataclass(frozen=True)
+class Succeeded:
+    """The handler returned ``result``."""
+
+    lease: Lease
+    result: Any
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The attempt failed; ``permanent`` failures are not retried."""
+
+    lease: Lease
+    attempt: int
+    max_attempts: int
+    message: str
+    error_type: str
+    traceback: str | None = None
+    permanent: bool = False
+
+
+@dataclass(frozen=True)
+class Released:
+    """The worker gave the job back unfinished (shutdown); the attempt does not count."""
+
+    lease: Lease
+
+
+Outcome = Succeeded | Failed | Released
+
+
+@dataclass(frozen=True)
+class Rescued:
+    """An expired lease the rescuer sent back through the retry rule."""
+
+    job_id: int
+    attempt: int
+    status: JobStatus

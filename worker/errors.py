@@ -1,0 +1,18 @@
+"""Exceptions a handler raises, or that the worker raises inside a handler's thread."""
+
+from __future__ import annotations
+
+
+class PermanentError(Exception):
+    """The job cannot succeed however often it is retried: fail it now."""
+
+
+class Interrupted(BaseException):  # noqa: N818 - it is a signal, not an error
+    """The worker stopped this attempt (timeout, lost lease, shutdown).
+
+    A BaseException, so a handler's ``except Exception`` does not swallow it.
+    """
+
+
+class JobTimeout(Interrupted):
+    """The attempt ran past the job's ``timeout_seconds``."""
