@@ -105,6 +105,8 @@ class Runner:
                     self._wait()
             self._drain()
         finally:
+            self._stopping = True
+            waker_thread.join(self.settings.poll_seconds + 5)
             self.completer.close()
             self.waker.close()
         logger.info("worker %s stopped", self.worker_id)

@@ -1,0 +1,82 @@
+"""Handlers the tests run. Each attempt appends a line to an execution log, so tests can check
+from outside the worker what ran, where, and when."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from typing import Any
+
+from worker import JobContext, PermanentError, handler
+
+EXEC_LOG_ENV = "JOBSVC_TEST_EXEC_LOG"
+
+
+def _log(event: str, ctx: JobContext, **extra: Any) -> None:
+    path = os.environ.get(EXEC_LOG_ENV)
+    if not path:
+        return
+    line = json.dumps({"event": event, "job_id": ctx.job_id, "attempt": ctx.attempt,
+                       "pid": os.getpid(), "worker": ctx.worker_id, "t": time.time(), **extra})
+    # One write() of a short line in append mode: lines from several processes never interleave.
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, (line + "\n").encode())
+    finally:
+        os.close(fd)
+
+
+@handler("test.echo")
+def echo(payload: dict[str, Any], ctx: JobContext) -> Any:
+    _log("start", ctx)
+    _log("end", ctx)
+    return {"echo": payload, "attempt": ctx.attempt}
+
+
+@handler("test.sleep")
+def sleep(payload: dict[str, Any], ctx: JobContext) -> dict[str, float]:
+    _log("start", ctx)
+    time.sleep(float(payload["seconds"]))
+    _log("end", ctx)
+    return {"slept": float(payload["seconds"])}
+
+
+@handler("test.flaky")
+def flaky(payload: dict[str, Any], ctx: JobContext) -> dict[str, int]:
+    _log("start", ctx)
+    if ctx.attempt < int(payload["succeed_on"]):
+        _log("end", ctx, failed=True)
+        raise RuntimeError(f"attempt {ctx.attempt} fails on purpose")
+    _log("end", ctx)
+    return {"attempt": ctx.attempt}
+
+
+@handler("test.always_fails")
+def always_fails(payload: dict[str, Any], ctx: JobContext) -> None:
+    _log("start", ctx)
+    raise ValueError("this handler always fails")
+
+
+@handler("test.permanent")
+def permanent(payload: dict[str, Any], ctx: JobContext) -> None:
+    raise PermanentError("bad input: nothing to retry")
+
+
+@handler("test.spin")
+def spin(payload: dict[str, Any], ctx: JobContext) -> None:
+    _log("start", ctx)
+    while True:  # a hung handler: only the worker's timeout stops it
+        pass
+
+
+@handler("test.not_json")
+def not_json(payload: dict[str, Any], ctx: JobContext) -> object:
+    return {"when": object()}
+
+
+@handler("test.kill_self")
+def kill_self(payload: dict[str, Any], ctx: JobContext) -> None:
+    _log("start", ctx)
+    os.kill(os.getpid(), signal.SIGKILL)

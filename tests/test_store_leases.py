@@ -1,0 +1,169 @@
+"""The lease protocol against a real database: claim, fence, heartbeat, rescue."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import text
+
+from jobsvc.models import JobStatus
+from jobsvc.store import Failed, Lease, NewJob, Released, Succeeded
+
+WORKER = "test-worker"
+
+
+def _new(job_type="test.echo", **options):
+    fields = {"payload": {}, "queue": "default", "priority": 0, "max_attempts": 3, **options}
+    return NewJob(type=job_type, **fields)
+
+
+def _expire_leases(engine):
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE jobs SET lease_expires_at = created_at "
+                                "WHERE status = 'RUNNING'"))
+
+
+def test_claim_takes_highest_priority_then_oldest(job_store, lease_store):
+    ids = job_store.enqueue([_new(priority=0), _new(priority=5), _new(priority=5), _new()])
+    claimed = lease_store.claim(None, 3, WORKER, 30)
+    assert [job.id for job in claimed] == [ids[1], ids[2], ids[0]]
+    assert all(job.attempt == 1 for job in claimed)
+    record = job_store.get(ids[1])
+    assert record.status is JobStatus.RUNNING and record.locked_by == WORKER
+    assert record.lease_expires_at > datetime.now(UTC) + timedelta(seconds=20)
+
+
+def test_claim_skips_future_jobs_and_other_queues(job_store, lease_store):
+    later = datetime.now(UTC) + timedelta(hours=1)
+    job_store.enqueue([_new(run_at=later), _new(queue="mail")])
+    assert lease_store.claim(["default"], 10, WORKER, 30) == []
+    assert [job.queue for job in lease_store.claim(["mail", "other"], 10, WORKER, 30)] == ["mail"]
+
+
+def test_success_is_fenced_by_the_lease_token(job_store, lease_store):
+    (job_id,) = job_store.enqueue([_new()])
+    (job,) = lease_store.claim(None, 1, WORKER, 30)
+    stale = Lease(job_id, "not-the-token")
+    assert lease_store.finish([Succeeded(stale, {"x": 1})]) == [job_id]
+    assert job_store.get(job_id).status is JobStatus.RUNNING
+    assert lease_store.finish([Succeeded(job.lease, {"x": 2})]) == []
+    record = job_store.get(job_id)
+    assert (record.status, record.result, record.lease_token) == (JobStatus.DONE, {"x": 2}, None)
+    # The same outcome again (a duplicate delivery) changes nothing.
+    assert lease_store.finish([Succeeded(job.lease, {"x": 3})]) == [job_id]
+    assert job_store.get(job_id).result == {"x": 2}
+
+
+def test_failure_schedules_the_retry_by_the_backoff_rule(job_store, lease_store):
+    (job_id,) = job_store.enqueue([_new(max_attempts=3)])
+    for attempt in (1, 2):
+        (job,) = _claim_when_ready(lease_store)
+        failure = Failed(job.lease, job.attempt, 3, "RuntimeError: boom", "RuntimeError")
+        assert lease_store.finish([failure]) == []
+        record = job_store.get(job_id)
+        assert record.status is JobStatus.PENDING
+        assert record.attempts == attempt
+        delay = (record.run_at - record.updated_at).total_seconds()
+        assert 0 <= delay <= 0.05 * 2 ** (attempt - 1) + 1e-3
+        assert record.last_error == "RuntimeError: boom"
+    (job,) = _claim_when_ready(lease_store)
+    lease_store.finish([Failed(job.lease, job.attempt, 3, "RuntimeError: boom", "RuntimeError")])
+    record = job_store.get(job_id)
+    assert (record.status, record.attempts) == (JobStatus.FAILED, 3)
+    assert record.finished_at is not None
+
+
+def _claim_when_ready(lease_store, timeout=3.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        claimed = lease_store.claim(None, 1, WORKER, 30)
+        if claimed:
+            return claimed
+        time.sleep(0.01)
+    raise AssertionError("nothing became ready")
+
+
+def test_permanent_failure_fails_at_once(job_store, lease_store):
+    (job_id,) = job_store.enqueue([_new(max_attempts=5)])
+    (job,) = lease_store.claim(None, 1, WORKER, 30)
+    lease_store.finish([Failed(job.lease, 1, 5, "PermanentError: no", "PermanentError",
+                               permanent=True)])
+    assert job_store.get(job_id).status is JobStatus.FAILED
+
+
+def test_release_gives_the_attempt_back(job_store, lease_store):
+    (job_id,) = job_store.enqueue([_new()])
+    (job,) = lease_store.claim(None, 1, WORKER, 30)
+    lease_store.finish([Released(job.lease)])
+    record = job_store.get(job_id)
+    assert (record.status, record.attempts) == (JobStatus.PENDING, 0)
+    assert lease_store.claim(None, 1, WORKER, 30)[0].id == job_id
+
+
+def test_expired_lease_is_retried_and_counts_an_attempt(job_store, lease_store, engine):
+    (job_id,) = job_store.enqueue([_new(max_attempts=2)])
+    (first,) = lease_store.claim(None, 1, WORKER, 30)
+    assert lease_store.rescue_expired() == []
+    _expire_leases(engine)
+    (rescued,) = lease_store.rescue_expired()
+    assert (rescued.job_id, rescued.attempt, rescued.status) == (job_id, 1, JobStatus.PENDING)
+    record = job_store.get(job_id)
+    assert record.error_type == "LeaseExpired" and record.lease_token is None
+    # The first worker comes back late: its outcome is dropped.
+    assert lease_store.finish([Succeeded(first.lease, "late")]) == [job_id]
+    assert lease_store.heartbeat([first.lease], 30) == {job_id}
+    (second,) = _claim_when_ready(lease_store)
+    assert second.attempt == 2
+    _expire_leases(engine)
+    (rescued,) = lease_store.rescue_expired()
+    assert rescued.status is JobStatus.FAILED
+    assert job_store.get(job_id).status is JobStatus.FAILED
+
+
+def test_heartbeat_extends_live_leases_and_reports_cancelled_ones(job_store, lease_store):
+    ids = job_store.enqueue([_new(), _new()])
+    claimed = lease_store.claim(None, 2, WORKER, 1)
+    before = job_store.get(ids[0]).lease_expires_at
+    job_store.cancel(ids[1])
+    lost = lease_store.heartbeat([job.lease for job in claimed], 60)
+    assert lost == {ids[1]}
+    assert job_store.get(ids[0]).lease_expires_at > before + timedelta(seconds=30)
+    assert job_store.get(ids[1]).status is JobStatus.CANCELLED
+
+
+def test_cancelled_running_job_drops_its_outcome(job_store, lease_store):
+    (job_id,) = job_store.enqueue([_new()])
+    (job,) = lease_store.claim(None, 1, WORKER, 30)
+    job_store.cancel(job_id)
+    assert lease_store.finish([Succeeded(job.lease, 1)]) == [job_id]
+    assert job_store.get(job_id).status is JobStatus.CANCELLED
+
+
+def test_concurrent_claims_never_hand_out_a_job_twice(job_store, lease_store):
+    job_store.enqueue([_new() for _ in range(200)])
+    claimed: list[int] = []
+    lock = threading.Lock()
+
+    def claim_all():
+        while True:
+            jobs = lease_store.claim(None, 7, WORKER, 30)
+            if not jobs:
+                return
+            with lock:
+                claimed.extend(job.id for job in jobs)
+
+    threads = [threading.Thread(target=claim_all) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(claimed) == list(range(1, 201))
+
+
+@pytest.mark.parametrize("limit", [0, -1])
+def test_claim_of_nothing_is_nothing(lease_store, job_store, limit):
+    job_store.enqueue([_new()])
+    assert lease_store.claim(None, limit, WORKER, 30) == []

@@ -1,0 +1,147 @@
+"""The worker loop in-process, against a real database: outcomes, timeouts, lost leases."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+
+import pytest
+
+import tests.handlers  # noqa: F401 - registers the test handlers
+from jobsvc.models import JobStatus
+from jobsvc.registry import registry
+from jobsvc.retry import RetryPolicy
+from jobsvc.store import LeaseStore, NewJob, open_waker
+from worker.runner import Runner, WorkerSettings
+
+
+def _settings(**overrides) -> WorkerSettings:
+    fields = {"queues": None, "concurrency": 2, "burst": True, "lease_seconds": 2.0,
+              "heartbeat_seconds": 0.2, "poll_seconds": 0.05, "shutdown_grace_seconds": 2.0,
+              "traceback_bytes": 4096, **overrides}
+    return WorkerSettings(**fields)
+
+
+def _runner(engine, **overrides) -> Runner:
+    store = LeaseStore(engine, RetryPolicy(0.01, 0.05, random.Random(3)))  # noqa: S311
+    return Runner(store, open_waker(engine), registry, _settings(**overrides))
+
+
+def _enqueue(job_store, job_type, payload=None, **options):
+    fields = {"queue": "default", "priority": 0, "max_attempts": 3, **options}
+    (job_id,) = job_store.enqueue([NewJob(type=job_type, payload=payload or {}, **fields)])
+    return job_id
+
+
+def _drain(engine, job_store, ids, timeout=15.0, **overrides):
+    """Run burst workers until every job in ``ids`` is terminal."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _runner(engine, **overrides).run()
+        records = [job_store.get(job_id) for job_id in ids]
+        if all(r.status in (JobStatus.DONE, JobStatus.FAILED) for r in records):
+            return records
+        time.sleep(0.02)
+    raise AssertionError("jobs did not finish")
+
+
+def test_handler_result_becomes_the_job_result(engine, job_store):
+    job_id = _enqueue(job_store, "test.echo", {"user_id": "123"})
+    (record,) = _drain(engine, job_store, [job_id])
+    assert record.status is JobStatus.DONE
+    assert record.result == {"echo": {"user_id": "123"}, "attempt": 1}
+    assert record.attempts == 1 and record.finished_at is not None
+
+
+def test_failing_twice_then_succeeding_ends_done_after_three_attempts(engine, job_store):
+    job_id = _enqueue(job_store, "test.flaky", {"succeed_on": 3})
+    (record,) = _drain(engine, job_store, [job_id])
+    assert (record.status, record.attempts) == (JobStatus.DONE, 3)
+    assert record.last_error == "RuntimeError: attempt 2 fails on purpose"
+
+
+def test_always_failing_ends_failed_with_error_and_traceback(engine, job_store):
+    job_id = _enqueue(job_store, "test.always_fails", max_attempts=2)
+    (record,) = _drain(engine, job_store, [job_id])
+    assert (record.status, record.attempts) == (JobStatus.FAILED, 2)
+    assert record.last_error == "ValueError: this handler always fails"
+    assert record.error_type == "ValueError"
+    assert "always_fails" in record.error_traceback
+
+
+def test_permanent_error_fails_on_the_first_attempt(engine, job_store):
+    job_id = _enqueue(job_store, "test.permanent", max_attempts=5)
+    (record,) = _drain(engine, job_store, [job_id])
+    assert (record.status, record.attempts) == (JobStatus.FAILED, 1)
+    assert record.error_type == "PermanentError"
+
+
+def test_unknown_type_fails_with_a_clear_error(engine, job_store):
+    job_id = _enqueue(job_store, "nobody.handles.this")
+    (record,) = _drain(engine, job_store, [job_id])
+    assert record.status is JobStatus.FAILED and record.attempts == 1
+    assert "no handler is registered for job type 'nobody.handles.this'" in record.last_error
+
+
+def test_result_that_is_not_json_fails_the_job(engine, job_store):
+    job_id = _enqueue(job_store, "test.not_json")
+    (record,) = _drain(engine, job_store, [job_id])
+    assert record.status is JobStatus.FAILED
+    assert "not JSON" in record.last_error
+
+
+def test_hung_handler_is_stopped_at_its_timeout_and_the_slot_reused(engine, job_store):
+    hung = _enqueue(job_store, "test.spin", timeout_seconds=0.3, max_attempts=2)
+    others = [_enqueue(job_store, "test.echo") for _ in range(3)]
+    records = _drain(engine, job_store, [hung, *others], concurrency=1)
+    assert records[0].status is JobStatus.FAILED and records[0].attempts == 2
+    assert records[0].error_type == "JobTimeout"
+    assert all(r.status is JobStatus.DONE for r in records[1:])
+
+
+def test_cancelling_a_running_job_stops_its_handler(engine, job_store):
+    job_id = _enqueue(job_store, "test.spin")
+    runner = _runner(engine, burst=False)
+    thread = threading.Thread(target=runner.run)
+    thread.start()
+    try:
+        _wait_for(lambda: job_store.get(job_id).status is JobStatus.RUNNING)
+        job_store.cancel(job_id)
+        _wait_for(lambda: not runner._running, timeout=5)
+    finally:
+        runner.request_stop()
+        thread.join(10)
+    assert not thread.is_alive()
+    assert job_store.get(job_id).status is JobStatus.CANCELLED
+
+
+def test_stop_releases_jobs_still_running_after_the_grace_period(engine, job_store):
+    job_id = _enqueue(job_store, "test.sleep", {"seconds": 30})
+    runner = _runner(engine, burst=False, shutdown_grace_seconds=0.3)
+    thread = threading.Thread(target=runner.run)
+    thread.start()
+    _wait_for(lambda: job_store.get(job_id).status is JobStatus.RUNNING)
+    runner.request_stop()
+    thread.join(10)
+    assert not thread.is_alive()
+    record = job_store.get(job_id)
+    assert (record.status, record.attempts) == (JobStatus.PENDING, 0)
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_many_jobs_each_run_once(engine, job_store, concurrency):
+    ids = job_store.enqueue([NewJob(type="test.echo", payload={"i": i}, queue="default",
+                                    priority=0, max_attempts=1) for i in range(40)])
+    records = _drain(engine, job_store, ids, concurrency=concurrency)
+    assert all(r.status is JobStatus.DONE and r.attempts == 1 for r in records)
+    assert [r.result["echo"]["i"] for r in records] == list(range(40))
+
+
+def _wait_for(predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError("condition not met in time")
