@@ -54,8 +54,8 @@ def test_run_at_with_other_offset_is_stored_as_the_same_instant(client):
 
 
 def test_payload_comes_back_unchanged(client):
-    payload = {"text": "naïve café ☕ 𝄞", "n": 12345678901234567890, "f": 0.1, "nested": [1, {"a": None}],
-               "nul": "a\u0000b", "empty": {}}
+    payload = {"text": "naïve café ☕ 𝄞", "n": 12345678901234567890, "f": 0.1,
+               "nested": [1, {"a": None}], "nul": "a\u0000b", "empty": {}}
     job_id = client.post("/jobs", json={"type": "test.echo", "payload": payload}).json["id"]
     assert client.get(f"/jobs/{job_id}").json["payload"] == payload
 
