@@ -24,11 +24,16 @@ def main() -> int:
     print(f"jobsvc: database {app.config['SQLALCHEMY_DATABASE_URI']}", flush=True)
     print(f"jobsvc: API on http://{args.host}:{args.port}  (Ctrl-C stops API and worker)",
           flush=True)
-    # Fixed argv of our own entry points: nothing here comes from outside.
+    # Fixed argv of our own entry points: nothing here comes from outside. Each child gets a
+    # session of its own, so Ctrl-C reaches only this process, which then sends one SIGTERM: a
+    # worker that got the terminal's SIGINT as well would take our SIGTERM as a second signal
+    # and exit without draining.
     children = [
         subprocess.Popen([sys.executable, "-m", "waitress",  # noqa: S603
-                          f"--listen={args.host}:{args.port}", "wsgi:app"]),
-        subprocess.Popen([sys.executable, "-m", "worker", "--queues", "*"]),  # noqa: S603
+                          f"--listen={args.host}:{args.port}", "wsgi:app"],
+                         start_new_session=True),
+        subprocess.Popen([sys.executable, "-m", "worker", "--queues", "*"],  # noqa: S603
+                         start_new_session=True),
     ]
     stop = False
 

@@ -71,6 +71,11 @@ def spin(payload: dict[str, Any], ctx: JobContext) -> None:
         pass
 
 
+@handler("test.exits")
+def exits(payload: dict[str, Any], ctx: JobContext) -> None:
+    raise SystemExit(3)
+
+
 @handler("test.not_json")
 def not_json(payload: dict[str, Any], ctx: JobContext) -> object:
     return {"when": object()}

@@ -77,6 +77,15 @@ def test_permanent_error_fails_on_the_first_attempt(engine, job_store):
     assert record.error_type == "PermanentError"
 
 
+def test_handler_calling_sys_exit_fails_its_attempt_and_the_worker_goes_on(engine, job_store):
+    exiting = _enqueue(job_store, "test.exits", max_attempts=2)
+    after = _enqueue(job_store, "test.echo")
+    records = _drain(engine, job_store, [exiting, after], concurrency=1)
+    assert (records[0].status, records[0].attempts) == (JobStatus.FAILED, 2)
+    assert records[0].error_type == "SystemExit"
+    assert records[1].status is JobStatus.DONE
+
+
 def test_unknown_type_fails_with_a_clear_error(engine, job_store):
     job_id = _enqueue(job_store, "nobody.handles.this")
     (record,) = _drain(engine, job_store, [job_id])

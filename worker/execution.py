@@ -104,7 +104,10 @@ def run_handler(job: ClaimedJob, context: JobContext, registry: HandlerRegistry,
         result = function(job.payload, context)
     except PermanentError as exc:
         return failure(job, exc, permanent=True, traceback_limit=traceback_limit)
-    except Exception as exc:
+    except Interrupted:
+        raise
+    except BaseException as exc:  # noqa: B036 - SystemExit in a handler fails the attempt,
+        # it must not end the slot's thread and leave the job RUNNING under a live heartbeat.
         return failure(job, exc, permanent=False, traceback_limit=traceback_limit)
     try:
         json.dumps(result, allow_nan=False)
