@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import health, jobs, metrics
+from . import auth, health, jobs, limits, metrics
 
 
 def register_api(app: Flask) -> None:
     """Register every blueprint of the API on ``app``."""
+    auth.init_app(app)
+    limits.init_app(app)
     app.register_blueprint(jobs.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(metrics.bp)

@@ -13,6 +13,7 @@ from ..errors import JobNotFound, ValidationFailed
 from ..models import JobStatus
 from ..store import JobStore, NewJob
 from .body import read_json
+from .limits import admit
 from .schemas import (
     CreateBatchSchema,
     CreatedSchema,
@@ -79,6 +80,7 @@ def _body() -> Any:
 def create_job() -> tuple[Response, int, dict[str, str]]:
     """Enqueue one job."""
     new_job = _new_job(_load(_create_schema(), _body()))
+    admit([new_job])
     (job_id,) = _store().enqueue([new_job])
     body = _created.dump({"id": job_id, "status": JobStatus.PENDING})
     return jsonify(body), 201, {"Location": url_for("jobs.get_job", job_id=job_id)}
@@ -100,6 +102,7 @@ def create_jobs() -> tuple[Response, int]:
             errors[str(index)] = exc.extra["errors"]
     if errors:
         raise ValidationFailed({"jobs": errors})
+    admit(new_jobs)
     ids = _store().enqueue(new_jobs)
     created = [{"id": job_id, "status": JobStatus.PENDING} for job_id in ids]
     return jsonify({"jobs": _created.dump(created, many=True)}), 201
