@@ -27,7 +27,7 @@ def _scopes(ctx: click.Context, param: click.Parameter, value: str) -> str:
 
 
 def _name(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    if not TOKEN_NAME_PATTERN.match(value):
+    if not TOKEN_NAME_PATTERN.fullmatch(value):
         raise click.BadParameter("must be 1 to 64 letters, digits or _ . : -")
     return value
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from marshmallow import ValidationError, fields
@@ -16,6 +17,21 @@ class StrictInteger(fields.Integer):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValidationError("Not a valid integer.")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+QUERY_INTEGER_PATTERN = re.compile(r"[0-9]{1,19}")
+
+
+class QueryInteger(fields.Integer):
+    """A whole number in a query string: ASCII digits only.
+
+    int() alone would also take " 5", "+5", "5_000" and non-ASCII digits such as "٣".
+    """
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if not isinstance(value, str) or not QUERY_INTEGER_PATTERN.fullmatch(value):
+            raise ValidationError("Not a valid integer (1 to 19 ASCII digits).")
         return super()._deserialize(value, attr, data, **kwargs)
 
 
@@ -44,7 +60,8 @@ class StrictString(fields.String):
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
-        if not self.pattern.match(text):
+        # fullmatch: with match, "$" also matches before a trailing newline ("default\n").
+        if not self.pattern.fullmatch(text):
             raise ValidationError(self.description)
         return text
 

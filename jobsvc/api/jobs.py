@@ -41,7 +41,7 @@ def _store() -> JobStore:
 
 def _parse_job_id(raw: str) -> int:
     # str.isdigit() accepts non-ASCII digits; ids are ASCII digits that fit a signed 64-bit int.
-    if not JOB_ID_PATTERN.match(raw) or int(raw) > JOB_ID_MAX or int(raw) < 1:
+    if not JOB_ID_PATTERN.fullmatch(raw) or int(raw) > JOB_ID_MAX or int(raw) < 1:
         raise JobNotFound(f"no job has id {raw!r}")
     return int(raw)
 
@@ -51,6 +51,14 @@ def _load(schema: Schema, data: Any) -> Any:
         return schema.load(data)
     except ValidationError as exc:
         raise ValidationFailed(exc.normalized_messages()) from None
+
+
+def _single_valued_args() -> dict[str, str]:
+    # to_dict(flat=True) would keep the first of ?limit=1&limit=500 silently.
+    repeated = sorted(name for name, values in request.args.lists() if len(values) > 1)
+    if repeated:
+        raise ValidationFailed({name: ["Given more than once."] for name in repeated})
+    return request.args.to_dict(flat=True)
 
 
 def _new_job(fields: dict[str, Any]) -> NewJob:
@@ -108,7 +116,7 @@ def create_jobs() -> tuple[Response, int]:
     return jsonify({"jobs": _created.dump(created, many=True)}), 201
 
 
-@bp.get("/<job_id>")
+@bp.get("/<jobid:job_id>")
 def get_job(job_id: str) -> Response:
     """Show one job."""
     return jsonify(_job_detail.dump(_store().get(_parse_job_id(job_id))))
@@ -117,7 +125,7 @@ def get_job(job_id: str) -> Response:
 @bp.get("")
 def list_jobs() -> Response:
     """List jobs newest first, filtered by status, queue or type; page with ``before``."""
-    query = _load(_list_query, request.args.to_dict(flat=True))
+    query = _load(_list_query, _single_valued_args())
     records = _store().list(**query)
     next_url = None
     if len(records) == query["limit"]:
@@ -126,13 +134,13 @@ def list_jobs() -> Response:
     return jsonify({"jobs": _job.dump(records, many=True), "next": next_url})
 
 
-@bp.post("/<job_id>/cancel")
+@bp.post("/<jobid:job_id>/cancel")
 def cancel_job(job_id: str) -> Response:
     """Cancel a PENDING or RUNNING job."""
     return jsonify(_job_detail.dump(_store().cancel(_parse_job_id(job_id))))
 
 
-@bp.post("/<job_id>/retry")
+@bp.post("/<jobid:job_id>/retry")
 def retry_job(job_id: str) -> Response:
     """Send a FAILED or CANCELLED job back to PENDING with its attempts reset."""
     return jsonify(_job_detail.dump(_store().retry(_parse_job_id(job_id))))

@@ -9,7 +9,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, post_load, valid
 
 from ..models import QUEUE_NAME_MAX, JobStatus
 from ..registry import TYPE_NAME_PATTERN
-from .fields import JSONObject, StrictInteger, StrictNumber, StrictString
+from .fields import JSONObject, QueryInteger, StrictInteger, StrictNumber, StrictString
 
 QUEUE_NAME_PATTERN = re.compile(rf"^[A-Za-z0-9_.:-]{{1,{QUEUE_NAME_MAX}}}$")
 PRIORITY_RANGE = (-1_000_000, 1_000_000)
@@ -106,10 +106,12 @@ class ListQuerySchema(Schema):
         unknown = RAISE
 
     status = fields.Enum(JobStatus, by_value=True, load_default=None)
-    queue = fields.String(load_default=None, validate=validate.Regexp(QUEUE_NAME_PATTERN))
-    type = fields.String(load_default=None, validate=validate.Regexp(TYPE_NAME_PATTERN))
-    limit = fields.Integer(load_default=50, validate=validate.Range(1, LIST_LIMIT_MAX))
-    before = fields.Integer(load_default=None, validate=validate.Range(1, 2**63 - 1))
+    queue = StrictString(load_default=None, pattern=QUEUE_NAME_PATTERN,
+                         description=f"Must be 1 to {QUEUE_NAME_MAX} letters, digits or _ . : -")
+    type = StrictString(load_default=None, pattern=TYPE_NAME_PATTERN,
+                        description="Must be a job type name.")
+    limit = QueryInteger(load_default=50, validate=validate.Range(1, LIST_LIMIT_MAX))
+    before = QueryInteger(load_default=None, validate=validate.Range(1, 2**63 - 1))
 
     @post_load
     def _rename(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
