@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import ValidationError, fields
@@ -73,3 +74,27 @@ class JSONObject(fields.Raw):
         if not isinstance(value, dict):
             raise ValidationError("Must be a JSON object.")
         return value
+
+
+class BoundedDateTime(fields.AwareDateTime):
+    """An ISO-8601 time with an offset, between ``earliest`` and ``latest`` once in UTC.
+
+    Both databases and Python's datetime end at year 9999 (and start at year 1): a time near
+    either end can overflow when its offset is applied, so the bounds keep well inside them.
+    """
+
+    def __init__(self, *, earliest: datetime, latest: datetime, **kwargs: Any) -> None:
+        super().__init__(format="iso", **kwargs)
+        self.earliest = earliest
+        self.latest = latest
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            moment = moment.astimezone(UTC)
+        except OverflowError:
+            moment = None
+        if moment is None or not self.earliest <= moment <= self.latest:
+            raise ValidationError(f"Must be between {self.earliest.isoformat()} and "
+                                  f"{self.latest.isoformat()}.")
+        return moment
