@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import pytest
 from sqlalchemy import text
@@ -190,3 +191,14 @@ def test_tokens_never_reach_the_logs(client, app, caplog):
     client.get("/jobs/abc", headers=_bearer(token))
     assert caplog.records, "expected the requests to log something at DEBUG"
     assert token not in caplog.text
+
+
+def test_the_first_token_closes_loopback_within_the_cache_time(client, app):
+    from jobsvc.api.auth import TOKENS_EXIST_CACHE_SECONDS
+
+    assert client.get("/jobs").status_code == 200  # "no tokens" is now cached
+    token = _make_token(app)
+    assert client.get("/jobs", environ_base=REMOTE).status_code == 401  # never served remote
+    assert client.get("/jobs", headers=_bearer(token)).status_code == 200  # tokens: not cached
+    time.sleep(TOKENS_EXIST_CACHE_SECONDS)
+    assert client.get("/jobs").status_code == 401

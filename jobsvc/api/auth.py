@@ -11,6 +11,8 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
+import math
+import time
 
 from flask import Flask, current_app, g, request
 from sqlalchemy.exc import SQLAlchemyError
@@ -34,6 +36,10 @@ ENDPOINT_SCOPES = {
     "jobs.cancel_job": SCOPE_ADMIN,
     "jobs.retry_job": SCOPE_ADMIN,
 }
+# How long "does any token exist?" is trusted. Only requests without a token ask it, and a stale
+# answer can only let a loopback client in for this long after the first token is created.
+# Tokens themselves are never cached, so revocation holds at once.
+TOKENS_EXIST_CACHE_SECONDS = 1.0
 MAX_TOKEN_CHARS = 256  # ours are 50; anything far longer is not worth hashing
 LOOPBACK_ONLY_REFUSAL = (
     "No API token exists yet, so this API only serves clients on its own host (loopback). "
@@ -83,7 +89,7 @@ def authorize() -> None:
     tokens: TokenStore = current_app.extensions["jobsvc.tokens"]
     header = request.headers.get("Authorization")
     if header is None:
-        if not tokens.any_live():
+        if not _tokens_exist(tokens):
             if is_loopback(request.remote_addr):
                 return
             raise Unauthorized(LOOPBACK_ONLY_REFUSAL)
@@ -98,6 +104,15 @@ def authorize() -> None:
     wait_seconds = current_app.extensions["jobsvc.rate_limiter"].acquire(record.id)
     if wait_seconds:
         raise RateLimited(wait_seconds)
+
+
+def _tokens_exist(tokens: TokenStore) -> bool:
+    now = time.monotonic()
+    checked_at, exist = current_app.extensions.get("jobsvc.tokens_exist", (-math.inf, False))
+    if now - checked_at >= TOKENS_EXIST_CACHE_SECONDS:
+        exist = tokens.any_live()
+        current_app.extensions["jobsvc.tokens_exist"] = (now, exist)
+    return exist
 
 
 def _authenticate(tokens: TokenStore, header: str) -> TokenRecord:
