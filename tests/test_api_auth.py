@@ -202,3 +202,20 @@ def test_the_first_token_closes_loopback_within_the_cache_time(client, app):
     assert client.get("/jobs", headers=_bearer(token)).status_code == 200  # tokens: not cached
     time.sleep(TOKENS_EXIST_CACHE_SECONDS)
     assert client.get("/jobs").status_code == 401
+
+
+def test_start_warns_while_no_token_exists(database_url, caplog):
+    from jobsvc import create_app
+    from jobsvc.extensions import db
+
+    caplog.set_level(logging.WARNING, logger="jobsvc.api.auth")
+    config = {"SQLALCHEMY_DATABASE_URI": database_url, "JOBSVC_HANDLERS": ()}
+    first = create_app(config)
+    assert "no API token exists" in caplog.text
+    _make_token(first)
+    caplog.clear()
+    second = create_app(config)
+    assert "no API token exists" not in caplog.text
+    for app in (first, second):
+        with app.app_context():
+            db.engine.dispose()
