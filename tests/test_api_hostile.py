@@ -226,3 +226,12 @@ def test_import_path_types_are_stored_as_names_and_never_imported(database_url, 
     finally:
         with app.app_context():
             db.engine.dispose()
+
+
+def test_database_errors_never_carry_bound_values_into_logs(engine):
+    from sqlalchemy.exc import DBAPIError
+
+    marker = "payload-value-7f3a"
+    with pytest.raises(DBAPIError) as caught, engine.connect() as connection:
+        connection.execute(text("SELECT * FROM no_such_table WHERE x = :v"), {"v": marker})
+    assert marker not in str(caught.value)
