@@ -14,7 +14,7 @@ import logging
 import math
 import time
 
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import DatabaseUnavailable, Forbidden, RateLimited, Unauthorized
@@ -95,7 +95,6 @@ def authorize() -> None:
             raise Unauthorized(LOOPBACK_ONLY_REFUSAL)
         raise Unauthorized()
     record = _authenticate(tokens, header)
-    g.api_token_name = record.name
     needed = ENDPOINT_SCOPES.get(request.endpoint or "", SCOPE_ADMIN)
     # An unrouted request (404, 405) needs any valid token, so strangers cannot map the API.
     if request.endpoint is not None and not grants(record.scopes, needed):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.engine import Row
+from sqlalchemy.engine import Engine, Row
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import JobsvcError
@@ -35,7 +35,7 @@ def _record(row: Row[Any]) -> TokenRecord:
 class TokenStore:
     """Reads and writes API tokens; one method is one transaction."""
 
-    def __init__(self, engine: Any) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
     @translate_errors
