@@ -34,8 +34,9 @@ def _name(ctx: click.Context, param: click.Parameter, value: str) -> str:
 
 @token_cli.command("create")
 @click.option("--name", required=True, callback=_name, help="A name to revoke the token by.")
-@click.option("--scopes", default=",".join(SCOPES), show_default=True, callback=_scopes,
-              help="Comma-separated: enqueue, read, admin (admin may do everything).")
+# No default: what a token may do is a choice to make each time (least privilege).
+@click.option("--scopes", required=True, callback=_scopes,
+              help=f"Comma-separated, some of {', '.join(SCOPES)} (admin may do everything).")
 def create_token(name: str, scopes: str) -> None:
     """Create a token and print it once, alone on the last line."""
     token = new_token()

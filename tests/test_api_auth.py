@@ -165,7 +165,8 @@ def test_cli_prints_the_token_once_on_the_last_line_and_revoke_ends_it(client, a
 @pytest.mark.parametrize(
     "args",
     [["--name", "x", "--scopes", "read,root"], ["--name", "x", "--scopes", ""],
-     ["--name", "has space"], ["--name", ""]],
+     ["--name", "has space", "--scopes", "read"], ["--name", "", "--scopes", "read"],
+     ["--name", "no-scopes"]],
 )
 def test_cli_rejects_bad_names_and_scopes(app, args):
     result = app.test_cli_runner().invoke(args=["jobs", "token", "create", *args])
@@ -175,11 +176,12 @@ def test_cli_rejects_bad_names_and_scopes(app, args):
 
 def test_cli_refuses_a_second_live_token_with_the_same_name(app):
     runner = app.test_cli_runner()
-    assert runner.invoke(args=["jobs", "token", "create", "--name", "a"]).exit_code == 0
-    again = runner.invoke(args=["jobs", "token", "create", "--name", "a"])
+    create = ["jobs", "token", "create", "--name", "a", "--scopes", "read"]
+    assert runner.invoke(args=create).exit_code == 0
+    again = runner.invoke(args=create)
     assert again.exit_code != 0 and "already named" in again.output
     assert runner.invoke(args=["jobs", "token", "revoke", "a"]).exit_code == 0
-    assert runner.invoke(args=["jobs", "token", "create", "--name", "a"]).exit_code == 0
+    assert runner.invoke(args=create).exit_code == 0
     assert runner.invoke(args=["jobs", "token", "revoke", "nobody"]).exit_code != 0
 
 

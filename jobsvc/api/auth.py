@@ -69,7 +69,8 @@ def _warn_when_open(tokens: TokenStore) -> None:
         return
     if open_to_loopback:
         logger.warning("no API token exists: the API serves loopback clients only, without "
-                       "authentication; create one with `flask --app jobsvc jobs token create`")
+                       "authentication; create one with `flask --app jobsvc jobs token create "
+                       "--name NAME --scopes enqueue,read,admin`")
 
 
 def is_loopback(address: str | None) -> bool:
