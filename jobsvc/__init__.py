@@ -38,11 +38,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         configure_engine(db.engine)
         _init_store(app)
 
+    from . import cli
     from .api import register_api
     from .errors import register_error_handlers
 
     register_error_handlers(app)
     register_api(app)
+    cli.init_app(app)
     return app
 
 

@@ -34,6 +34,20 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0 or value == float("inf"):
+        raise ValueError(f"expected a finite number of at least 0, got {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError(f"expected a whole number of at least 0, got {text!r}")
+    return value
+
+
 def _handler_list(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
@@ -78,6 +92,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MAX_BATCH_JOBS", 1000, _positive_int, "Most jobs one POST /jobs/batch may carry."),
     Setting("TRACEBACK_BYTES", 8192, _positive_int,
             "How much of a failed attempt's traceback is kept with the job."),
+    Setting("RATE_LIMIT_PER_SECOND", 50.0, _non_negative_float,
+            "Requests per second one API token may make, per API process (429 above it); "
+            "0 turns the limit off."),
+    Setting("RATE_LIMIT_BURST", 100, _positive_int,
+            "Requests one API token may make at once before the per-second rate applies."),
+    Setting("MAX_READY_PER_QUEUE", 0, _non_negative_int,
+            "Most PENDING jobs a queue may hold before enqueues to it answer 503 with "
+            "Retry-After; 0 means no cap."),
     Setting("LOG_LEVEL", "INFO", str, "Log level of the API and the worker."),
 )
 

@@ -17,6 +17,7 @@ class JobsvcError(Exception):
     """Something went wrong in jobsvc."""
 
     status = 500
+    headers: dict[str, str] = {}  # read-only default; instances may replace it
 
     def __init__(self, message: str | None = None, **extra: Any) -> None:
         super().__init__(message or self.__doc__)
@@ -60,6 +61,35 @@ class UnsupportedMediaType(JobsvcError):
     status = 415
 
 
+class Unauthorized(JobsvcError):
+    """This endpoint needs an API token: send `Authorization: Bearer <token>`."""
+
+    status = 401
+    headers = {"WWW-Authenticate": 'Bearer realm="jobsvc"'}
+
+
+class Forbidden(JobsvcError):
+    """This API token does not have the scope this endpoint needs."""
+
+    status = 403
+
+
+class RateLimited(JobsvcError):
+    """This API token sent too many requests; slow down."""
+
+    status = 429
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__()
+        self.headers = {"Retry-After": str(retry_after_seconds)}
+
+
+class QueueFull(JobsvcError):
+    """The queue holds as many waiting jobs as it may; try again once workers catch up."""
+
+    status = 503
+
+
 class DatabaseUnavailable(JobsvcError):
     """The database is not answering; try again shortly."""
 
@@ -96,6 +126,7 @@ def register_error_handlers(app: Flask) -> None:
         response = problem(error.status, _title(error.status), error.message, **error.extra)
         if error.status == 503:
             response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        response.headers.update(error.headers)
         return response
 
     @app.errorhandler(HTTPException)

@@ -75,3 +75,27 @@ class Job(db.Model):
               sqlite_where=text("status = 'RUNNING'")),
         Index("ix_jobs_status_id", "status", "id"),
     )
+
+
+TOKEN_NAME_MAX = 64  # characters
+TOKEN_HASH_CHARS = 64  # hex digits of a SHA-256 digest
+
+
+class ApiToken(db.Model):
+    """An API token: only its SHA-256 hash is kept, never the token itself."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(TOKEN_NAME_MAX))
+    token_hash: Mapped[str] = mapped_column(String(TOKEN_HASH_CHARS), unique=True)
+    scopes: Mapped[str] = mapped_column(String(64))  # comma-separated, sorted
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=db_now())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    __table_args__ = (
+        # A name names one live token; revoked rows stay for the record and free the name.
+        Index("ux_api_tokens_live_name", "name", unique=True,
+              postgresql_where=text("revoked_at IS NULL"),
+              sqlite_where=text("revoked_at IS NULL")),
+    )

@@ -29,7 +29,7 @@ class HandlerRegistry:
 
     def register(self, job_type: str, function: Handler) -> None:
         """Register ``function`` as the handler of ``job_type``."""
-        if not TYPE_NAME_PATTERN.match(job_type):
+        if not TYPE_NAME_PATTERN.fullmatch(job_type):
             raise ValueError(f"invalid job type name: {job_type!r}")
         existing = self._handlers.get(job_type)
         if existing is not None and existing is not function:

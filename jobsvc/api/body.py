@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from flask import Request
@@ -58,6 +59,11 @@ def check_json_value(document: Any, max_depth: int) -> None:
         value, depth, where = stack.pop()
         if isinstance(value, str):
             _check_text(value, where)
+        elif isinstance(value, float) and not math.isfinite(value):
+            # 1e400 is valid JSON but no double holds it: Python reads it as inf, which neither
+            # database's JSON (nor JSON itself) can store.
+            raise ValidationFailed({where or "/": [
+                "is a number beyond the range of a double (about 1.8e308); send it as a string"]})
         elif isinstance(value, dict | list):
             if depth > max_depth:
                 raise MalformedBody(f"the JSON is nested deeper than {max_depth} levels")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import ValidationError, fields
@@ -16,6 +18,21 @@ class StrictInteger(fields.Integer):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValidationError("Not a valid integer.")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+QUERY_INTEGER_PATTERN = re.compile(r"[0-9]{1,19}")
+
+
+class QueryInteger(fields.Integer):
+    """A whole number in a query string: ASCII digits only.
+
+    int() alone would also take " 5", "+5", "5_000" and non-ASCII digits such as "٣".
+    """
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if not isinstance(value, str) or not QUERY_INTEGER_PATTERN.fullmatch(value):
+            raise ValidationError("Not a valid integer (1 to 19 ASCII digits).")
         return super()._deserialize(value, attr, data, **kwargs)
 
 
@@ -44,7 +61,8 @@ class StrictString(fields.String):
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
-        if not self.pattern.match(text):
+        # fullmatch: with match, "$" also matches before a trailing newline ("default\n").
+        if not self.pattern.fullmatch(text):
             raise ValidationError(self.description)
         return text
 
@@ -56,3 +74,27 @@ class JSONObject(fields.Raw):
         if not isinstance(value, dict):
             raise ValidationError("Must be a JSON object.")
         return value
+
+
+class BoundedDateTime(fields.AwareDateTime):
+    """An ISO-8601 time with an offset, between ``earliest`` and ``latest`` once in UTC.
+
+    Both databases and Python's datetime end at year 9999 (and start at year 1): a time near
+    either end can overflow when its offset is applied, so the bounds keep well inside them.
+    """
+
+    def __init__(self, *, earliest: datetime, latest: datetime, **kwargs: Any) -> None:
+        super().__init__(format="iso", **kwargs)
+        self.earliest = earliest
+        self.latest = latest
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            moment = moment.astimezone(UTC)
+        except OverflowError:
+            moment = None
+        if moment is None or not self.earliest <= moment <= self.latest:
+            raise ValidationError(f"Must be between {self.earliest.isoformat()} and "
+                                  f"{self.latest.isoformat()}.")
+        return moment

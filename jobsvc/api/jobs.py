@@ -13,6 +13,7 @@ from ..errors import JobNotFound, ValidationFailed
 from ..models import JobStatus
 from ..store import JobStore, NewJob
 from .body import read_json
+from .limits import admit
 from .schemas import (
     CreateBatchSchema,
     CreatedSchema,
@@ -40,7 +41,7 @@ def _store() -> JobStore:
 
 def _parse_job_id(raw: str) -> int:
     # str.isdigit() accepts non-ASCII digits; ids are ASCII digits that fit a signed 64-bit int.
-    if not JOB_ID_PATTERN.match(raw) or int(raw) > JOB_ID_MAX or int(raw) < 1:
+    if not JOB_ID_PATTERN.fullmatch(raw) or int(raw) > JOB_ID_MAX or int(raw) < 1:
         raise JobNotFound(f"no job has id {raw!r}")
     return int(raw)
 
@@ -50,6 +51,14 @@ def _load(schema: Schema, data: Any) -> Any:
         return schema.load(data)
     except ValidationError as exc:
         raise ValidationFailed(exc.normalized_messages()) from None
+
+
+def _single_valued_args() -> dict[str, str]:
+    # to_dict(flat=True) would keep the first of ?limit=1&limit=500 silently.
+    repeated = sorted(name for name, values in request.args.lists() if len(values) > 1)
+    if repeated:
+        raise ValidationFailed({name: ["Given more than once."] for name in repeated})
+    return request.args.to_dict(flat=True)
 
 
 def _new_job(fields: dict[str, Any]) -> NewJob:
@@ -79,6 +88,7 @@ def _body() -> Any:
 def create_job() -> tuple[Response, int, dict[str, str]]:
     """Enqueue one job."""
     new_job = _new_job(_load(_create_schema(), _body()))
+    admit([new_job])
     (job_id,) = _store().enqueue([new_job])
     body = _created.dump({"id": job_id, "status": JobStatus.PENDING})
     return jsonify(body), 201, {"Location": url_for("jobs.get_job", job_id=job_id)}
@@ -100,12 +110,13 @@ def create_jobs() -> tuple[Response, int]:
             errors[str(index)] = exc.extra["errors"]
     if errors:
         raise ValidationFailed({"jobs": errors})
+    admit(new_jobs)
     ids = _store().enqueue(new_jobs)
     created = [{"id": job_id, "status": JobStatus.PENDING} for job_id in ids]
     return jsonify({"jobs": _created.dump(created, many=True)}), 201
 
 
-@bp.get("/<job_id>")
+@bp.get("/<jobid:job_id>")
 def get_job(job_id: str) -> Response:
     """Show one job."""
     return jsonify(_job_detail.dump(_store().get(_parse_job_id(job_id))))
@@ -114,7 +125,7 @@ def get_job(job_id: str) -> Response:
 @bp.get("")
 def list_jobs() -> Response:
     """List jobs newest first, filtered by status, queue or type; page with ``before``."""
-    query = _load(_list_query, request.args.to_dict(flat=True))
+    query = _load(_list_query, _single_valued_args())
     records = _store().list(**query)
     next_url = None
     if len(records) == query["limit"]:
@@ -123,13 +134,13 @@ def list_jobs() -> Response:
     return jsonify({"jobs": _job.dump(records, many=True), "next": next_url})
 
 
-@bp.post("/<job_id>/cancel")
+@bp.post("/<jobid:job_id>/cancel")
 def cancel_job(job_id: str) -> Response:
     """Cancel a PENDING or RUNNING job."""
     return jsonify(_job_detail.dump(_store().cancel(_parse_job_id(job_id))))
 
 
-@bp.post("/<job_id>/retry")
+@bp.post("/<jobid:job_id>/retry")
 def retry_job(job_id: str) -> Response:
     """Send a FAILED or CANCELLED job back to PENDING with its attempts reset."""
     return jsonify(_job_detail.dump(_store().retry(_parse_job_id(job_id))))

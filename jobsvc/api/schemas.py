@@ -3,19 +3,31 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates
 
 from ..models import QUEUE_NAME_MAX, JobStatus
 from ..registry import TYPE_NAME_PATTERN
-from .fields import JSONObject, StrictInteger, StrictNumber, StrictString
+from .fields import (
+    BoundedDateTime,
+    JSONObject,
+    QueryInteger,
+    StrictInteger,
+    StrictNumber,
+    StrictString,
+)
 
 QUEUE_NAME_PATTERN = re.compile(rf"^[A-Za-z0-9_.:-]{{1,{QUEUE_NAME_MAX}}}$")
 PRIORITY_RANGE = (-1_000_000, 1_000_000)
 MAX_ATTEMPTS_RANGE = (1, 1000)
 TIMEOUT_RANGE_SECONDS = (0.001, 7 * 24 * 3600.0)
 LIST_LIMIT_MAX = 500
+RUN_AT_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+RUN_AT_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+# For the OpenAPI document: JSON Schema cannot bound a date-time, but it can bound its year.
+RUN_AT_YEAR_PATTERN = r"^(19[7-9][0-9]|[2-8][0-9]{3})-"
 
 
 class CreateJobSchema(Schema):
@@ -34,7 +46,11 @@ class CreateJobSchema(Schema):
         description=f"Must be 1 to {QUEUE_NAME_MAX} letters, digits or _ . : -",
     )
     priority = StrictInteger(load_default=0, validate=validate.Range(*PRIORITY_RANGE))
-    run_at = fields.AwareDateTime(load_default=None, allow_none=True, format="iso")
+    run_at = BoundedDateTime(
+        load_default=None, allow_none=True, earliest=RUN_AT_EARLIEST, latest=RUN_AT_LATEST,
+        metadata={"pattern": RUN_AT_YEAR_PATTERN,
+                  "description": "ISO-8601 with an offset, from 1970 to before 9000 (UTC)."},
+    )
     max_attempts = StrictInteger(load_default=None, allow_none=True,
                                  validate=validate.Range(*MAX_ATTEMPTS_RANGE))
     timeout_seconds = StrictNumber(load_default=None, allow_none=True,
@@ -106,10 +122,12 @@ class ListQuerySchema(Schema):
         unknown = RAISE
 
     status = fields.Enum(JobStatus, by_value=True, load_default=None)
-    queue = fields.String(load_default=None, validate=validate.Regexp(QUEUE_NAME_PATTERN))
-    type = fields.String(load_default=None, validate=validate.Regexp(TYPE_NAME_PATTERN))
-    limit = fields.Integer(load_default=50, validate=validate.Range(1, LIST_LIMIT_MAX))
-    before = fields.Integer(load_default=None, validate=validate.Range(1, 2**63 - 1))
+    queue = StrictString(load_default=None, pattern=QUEUE_NAME_PATTERN,
+                         description=f"Must be 1 to {QUEUE_NAME_MAX} letters, digits or _ . : -")
+    type = StrictString(load_default=None, pattern=TYPE_NAME_PATTERN,
+                        description="Must be a job type name.")
+    limit = QueryInteger(load_default=50, validate=validate.Range(1, LIST_LIMIT_MAX))
+    before = QueryInteger(load_default=None, validate=validate.Range(1, 2**63 - 1))
 
     @post_load
     def _rename(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:

@@ -16,10 +16,12 @@ from .records import (
     Released,
     Rescued,
     Succeeded,
+    TokenRecord,
 )
+from .tokens import TokenNameTaken, TokenStore
 
 __all__ = [
     "ClaimedJob", "Failed", "JobRecord", "JobStore", "Lease", "LeaseStore", "NewJob", "Outcome",
     "Released", "Rescued", "Succeeded", "Waker", "configure_engine", "engine_options",
-    "open_waker",
+    "open_waker", "TokenNameTaken", "TokenRecord", "TokenStore",
 ]

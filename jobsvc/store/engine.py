@@ -25,12 +25,14 @@ R = TypeVar("R")
 
 def engine_options(database_url: str) -> dict[str, Any]:
     """Return ``create_engine`` options that suit the URL's dialect."""
+    # hide_parameters: a statement's error message would otherwise carry its bound values
+    # (payloads, results, token hashes) into every log line that prints the exception.
     if database_url.startswith("sqlite"):
         # The default pool for a file database keeps connections per thread-safe queue;
         # check_same_thread is off because worker threads share the pool.
-        return {"connect_args": {"check_same_thread": False}}
+        return {"connect_args": {"check_same_thread": False}, "hide_parameters": True}
     # pre_ping lets every process reconnect by itself after a PostgreSQL restart.
-    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10}
+    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10, "hide_parameters": True}
 
 
 def configure_engine(engine: Engine) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, text, update
+from sqlalchemy import bindparam, func, insert, literal, select, text, update
 from sqlalchemy.engine import Connection, Engine, Row
 
 from ..errors import InvalidTransition, JobNotFound
@@ -133,6 +133,20 @@ class JobStore:
         )
         with read_transaction(self.engine) as connection:
             return {(queue, status): count for queue, status, count in connection.execute(query)}
+
+    @translate_errors
+    def count_waiting(self, queue: str, up_to: int) -> int:
+        """Return how many PENDING jobs ``queue`` holds, counting no further than ``up_to``."""
+        # The LIMIT bounds the cost by the cap, not by the backlog: the partial ready index
+        # yields the first up_to rows and the count stops there.
+        waiting = (
+            select(literal(1))
+            .where(jobs.c.status == JobStatus.PENDING, jobs.c.queue == queue)
+            .limit(up_to)
+            .subquery()
+        )
+        with read_transaction(self.engine) as connection:
+            return connection.execute(select(func.count()).select_from(waiting)).scalar_one()
 
     @translate_errors
     def ping(self) -> None:

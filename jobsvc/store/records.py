@@ -113,3 +113,14 @@ class Rescued:
     job_id: int
     attempt: int
     status: JobStatus
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """A live API token as the store knows it: its hash, never the token."""
+
+    id: int
+    name: str
+    token_hash: str
+    scopes: frozenset[str]
+    created_at: datetime

@@ -1,0 +1,138 @@
+"""Who may call the API: one ``before_request`` hook, the only place access is decided.
+
+No live token: loopback clients only (a fresh install works from the same host, nothing else).
+Any live token: every endpoint but ``/health`` needs ``Authorization: Bearer <token>`` with the
+scope the endpoint needs. Tokens are looked up on every request, so a revocation holds at once
+in every API process.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+import math
+import time
+
+from flask import Flask, current_app, request
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..errors import DatabaseUnavailable, Forbidden, RateLimited, Unauthorized
+from ..store import TokenRecord, TokenStore
+from ..tokens import SCOPE_ADMIN, SCOPE_ENQUEUE, SCOPE_READ, grants, hash_token
+from .ratelimit import RateLimiter
+
+logger = logging.getLogger(__name__)
+
+OPEN_ENDPOINTS = frozenset({"health.health"})
+# Endpoints missing here need admin: a new view is closed until someone decides its scope.
+ENDPOINT_SCOPES = {
+    "jobs.create_job": SCOPE_ENQUEUE,
+    "jobs.create_jobs": SCOPE_ENQUEUE,
+    "jobs.get_job": SCOPE_READ,
+    "jobs.list_jobs": SCOPE_READ,
+    "metrics.metrics": SCOPE_READ,
+    "openapi.openapi": SCOPE_READ,
+    "jobs.cancel_job": SCOPE_ADMIN,
+    "jobs.retry_job": SCOPE_ADMIN,
+}
+# How long "does any token exist?" is trusted. Only requests without a token ask it, and a stale
+# answer can only let a loopback client in for this long after the first token is created.
+# Tokens themselves are never cached, so revocation holds at once.
+TOKENS_EXIST_CACHE_SECONDS = 1.0
+MAX_TOKEN_CHARS = 256  # ours are 50; anything far longer is not worth hashing
+LOOPBACK_ONLY_REFUSAL = (
+    "No API token exists yet, so this API only serves clients on its own host (loopback). "
+    "Create a token there with `flask --app jobsvc jobs token create --name NAME "
+    "--scopes enqueue,read,admin` and send it as `Authorization: Bearer <token>`."
+)
+BAD_CREDENTIALS_CHALLENGE = 'Bearer realm="jobsvc", error="invalid_token"'
+
+
+def init_app(app: Flask) -> None:
+    """Install the access check on ``app`` and warn when the API is open to loopback."""
+    app.extensions["jobsvc.tokens"] = TokenStore(app.extensions["jobsvc.store"].engine)
+    app.extensions["jobsvc.rate_limiter"] = RateLimiter(
+        app.config["JOBSVC_RATE_LIMIT_PER_SECOND"], app.config["JOBSVC_RATE_LIMIT_BURST"]
+    )
+    app.before_request(authorize)
+    if not app.testing:
+        _warn_when_open(app.extensions["jobsvc.tokens"])
+
+
+def _warn_when_open(tokens: TokenStore) -> None:
+    try:
+        open_to_loopback = not tokens.any_live()
+    except (DatabaseUnavailable, SQLAlchemyError):
+        # Starting must not need the database (it may come up later, or be mid-migration).
+        logger.warning("could not tell whether API tokens exist; the database did not answer")
+        return
+    if open_to_loopback:
+        logger.warning("no API token exists: the API serves loopback clients only, without "
+                       "authentication; create one with `flask --app jobsvc jobs token create "
+                       "--name NAME --scopes enqueue,read,admin`")
+
+
+def is_loopback(address: str | None) -> bool:
+    """Return True for 127.0.0.0/8, ::1 and IPv4-mapped loopback addresses."""
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return (mapped or ip).is_loopback
+
+
+def authorize() -> None:
+    """Let the request through, or raise 401/403/429 saying why not."""
+    if request.endpoint in OPEN_ENDPOINTS:
+        return
+    tokens: TokenStore = current_app.extensions["jobsvc.tokens"]
+    header = request.headers.get("Authorization")
+    if header is None:
+        if not _tokens_exist(tokens):
+            if is_loopback(request.remote_addr):
+                return
+            raise Unauthorized(LOOPBACK_ONLY_REFUSAL)
+        raise Unauthorized()
+    record = _authenticate(tokens, header)
+    needed = ENDPOINT_SCOPES.get(request.endpoint or "", SCOPE_ADMIN)
+    # An unrouted request (404, 405) needs any valid token, so strangers cannot map the API.
+    if request.endpoint is not None and not grants(record.scopes, needed):
+        raise Forbidden(f"this endpoint needs the {needed!r} scope; the token "
+                        f"{record.name!r} has {', '.join(sorted(record.scopes))}")
+    wait_seconds = current_app.extensions["jobsvc.rate_limiter"].acquire(record.id)
+    if wait_seconds:
+        raise RateLimited(wait_seconds)
+
+
+def _tokens_exist(tokens: TokenStore) -> bool:
+    now = time.monotonic()
+    checked_at, exist = current_app.extensions.get("jobsvc.tokens_exist", (-math.inf, False))
+    if now - checked_at >= TOKENS_EXIST_CACHE_SECONDS:
+        exist = tokens.any_live()
+        current_app.extensions["jobsvc.tokens_exist"] = (now, exist)
+    return exist
+
+
+def _authenticate(tokens: TokenStore, header: str) -> TokenRecord:
+    scheme, _, token = header.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or len(token) > MAX_TOKEN_CHARS:
+        raise _invalid("send the token as `Authorization: Bearer <token>`")
+    token_hash = hash_token(token)
+    record = tokens.find_live(token_hash)
+    # The lookup is by hash, so timing tells nothing about the token; compare_digest keeps the
+    # final check constant-time as well.
+    if record is None or not hmac.compare_digest(record.token_hash, token_hash):
+        # Name the client, never the token: a mistyped token is often one character off a real one.
+        logger.info("rejected an unknown or revoked API token from %s", request.remote_addr)
+        raise _invalid("the API token is unknown or revoked")
+    logger.debug("%s %s by token %r", request.method, request.path, record.name)
+    return record
+
+
+def _invalid(message: str) -> Unauthorized:
+    error = Unauthorized(message)
+    error.headers = {"WWW-Authenticate": BAD_CREDENTIALS_CHALLENGE}
+    return error

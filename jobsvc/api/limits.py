@@ -1,0 +1,72 @@
+"""The optional cap on waiting jobs per queue, checked before an enqueue."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+
+from flask import Flask, current_app
+
+from ..errors import QueueFull
+from ..store import JobStore, NewJob
+
+# How long a queue's count is trusted before it is read again: keeps the count off the hot path
+# at the price of letting the cap be overshot by what other processes add meanwhile.
+COUNT_CACHE_SECONDS = 1.0
+QUEUE_FULL_RETRY_AFTER_SECONDS = 5
+MAX_CACHED_QUEUES = 10_000  # clients name queues freely; forget them all past this many
+
+
+class ReadyCap:
+    """Refuses enqueues to a queue that already holds ``max_waiting`` PENDING jobs."""
+
+    def __init__(self, store: JobStore, max_waiting: int,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.store = store
+        self.max_waiting = max_waiting
+        self.clock = clock
+        self._counts: dict[str, tuple[int, float]] = {}  # queue -> (count, read at)
+        self._lock = threading.Lock()
+
+    def admit(self, new_jobs: Iterable[NewJob]) -> None:
+        """Raise ``QueueFull`` if any target queue is full; else count the new jobs in."""
+        if self.max_waiting <= 0:
+            return
+        adding = Counter(job.queue for job in new_jobs)
+        counts = {queue: self._count(queue) for queue in adding}
+        full = sorted(queue for queue, count in counts.items() if count >= self.max_waiting)
+        if full:
+            error = QueueFull(f"queue {full[0]!r} holds {self.max_waiting} or more waiting "
+                              "jobs, its cap; try again later", queue=full[0])
+            error.headers = {"Retry-After": str(QUEUE_FULL_RETRY_AFTER_SECONDS)}
+            raise error
+        with self._lock:
+            for queue, number in adding.items():
+                count, read_at = self._counts[queue]
+                self._counts[queue] = (count + number, read_at)
+
+    def _count(self, queue: str) -> int:
+        now = self.clock()
+        with self._lock:
+            cached = self._counts.get(queue)
+        if cached is not None and now - cached[1] < COUNT_CACHE_SECONDS:
+            return cached[0]
+        count = self.store.count_waiting(queue, self.max_waiting)
+        with self._lock:
+            if len(self._counts) >= MAX_CACHED_QUEUES:
+                self._counts.clear()
+            self._counts[queue] = (count, now)
+        return count
+
+
+def init_app(app: Flask) -> None:
+    """Give ``app`` its queue cap, read from ``JOBSVC_MAX_READY_PER_QUEUE``."""
+    app.extensions["jobsvc.ready_cap"] = ReadyCap(app.extensions["jobsvc.store"],
+                                                  app.config["JOBSVC_MAX_READY_PER_QUEUE"])
+
+
+def admit(new_jobs: Iterable[NewJob]) -> None:
+    """Raise ``QueueFull`` unless the current app's queue cap lets ``new_jobs`` in."""
+    current_app.extensions["jobsvc.ready_cap"].admit(new_jobs)
