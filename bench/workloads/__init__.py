@@ -1,0 +1,40 @@
+"""The workloads W0-W4; each takes a ``Run`` and adds its figures to the report."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from jobsvc.retry import RetryPolicy
+from jobsvc.store import LeaseStore
+
+from ..databases import BenchDatabase
+from ..report import Report
+from ..sizes import Sizes
+
+LEASE_SECONDS = 30.0
+QUEUES = ("default",)  # what `python -m worker` serves by default
+
+
+@dataclass
+class Run:
+    """What one workload needs: the database, the sizes, where figures and logs go."""
+
+    database: BenchDatabase
+    sizes: Sizes
+    report: Report
+    log_dir: Path
+
+    @property
+    def backend(self) -> str:
+        return self.database.backend
+
+    def add(self, workload: str, case: str, metric: str, value: float, unit: str) -> None:
+        """Record one figure for this run's backend."""
+        self.report.add(workload, case, metric, self.backend, value, unit)
+
+    def lease_store(self) -> LeaseStore:
+        """Return a lease store on the run's database, as a worker builds it."""
+        return LeaseStore(self.database.engine,
+                          RetryPolicy(2.0, 600.0, random.Random()))  # noqa: S311
