@@ -18,6 +18,7 @@ from .databases import HANDLER_MODULES
 
 REPO = Path(__file__).resolve().parent.parent
 _LOG_NUMBERS = itertools.count(1)
+TRIVIAL_PATH = "/bench/trivial"  # served by bench.wsgi_app beside the real API
 START_TIMEOUT_SECONDS = 60.0
 WORKER_STARTED = " started: queues="  # the worker's first log line once its loop runs
 STOP_TIMEOUT_SECONDS = 30.0

@@ -6,7 +6,7 @@ from flask import Response, jsonify
 
 from jobsvc import create_app
 
-TRIVIAL_PATH = "/bench/trivial"
+from .services import TRIVIAL_PATH
 
 app = create_app()
 

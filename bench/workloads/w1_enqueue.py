@@ -6,9 +6,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from ..services import Client, Services, peak_rss_mib
+from ..services import TRIVIAL_PATH, Client, Services, peak_rss_mib
 from ..verify import done_exactly_once, stored
-from ..wsgi_app import TRIVIAL_PATH
 from . import Run
 from .w0_ceiling import drain_with_store
 
