@@ -30,6 +30,7 @@ class Report:
     mode: str
     figures: list[Figure] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def add(self, workload: str, case: str, metric: str, backend: str, value: float,
             unit: str) -> None:
@@ -57,7 +58,7 @@ class Report:
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / f"{stamp}.json"
         document = {"mode": self.mode, "machine": machine(), "errors": self.errors,
-                    "figures": [asdict(f) for f in self.figures]}
+                    "notes": self.notes, "figures": [asdict(f) for f in self.figures]}
         path.write_text(json.dumps(document, indent=2) + "\n")
         return path
 

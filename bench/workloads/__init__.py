@@ -25,6 +25,7 @@ class Run:
     sizes: Sizes
     report: Report
     log_dir: Path
+    measured_memory: bool = False  # the worker's peak RSS is taken once per backend
 
     @property
     def backend(self) -> str:
