@@ -87,3 +87,5 @@ def _run_backend(backend: str, admin_url: str | None, tmp: Path, sizes: object,
             except Exception as exc:  # noqa: BLE001 - one failed workload must not hide the rest
                 traceback.print_exc()
                 report.errors.append(f"{backend} {name}: {type(exc).__name__}: {exc}")
+            finally:
+                run.close()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jobsvc.retry import RetryPolicy
-from jobsvc.store import LeaseStore
+from jobsvc.store import LeaseStore, worker_engine
 
 from ..databases import BenchDatabase
 from ..report import Report
@@ -26,6 +26,7 @@ class Run:
     report: Report
     log_dir: Path
     measured_memory: bool = False  # the worker's peak RSS is taken once per backend
+    _lease_store: LeaseStore | None = None
 
     @property
     def backend(self) -> str:
@@ -36,6 +37,13 @@ class Run:
         self.report.add(workload, case, metric, self.backend, value, unit)
 
     def lease_store(self) -> LeaseStore:
-        """Return a lease store on the run's database, as a worker builds it."""
-        return LeaseStore(self.database.engine,
-                          RetryPolicy(2.0, 600.0, random.Random()))  # noqa: S311
+        """Return a lease store on the run's database, as a worker builds it (its engine too)."""
+        if self._lease_store is None:
+            self._lease_store = LeaseStore(worker_engine(self.database.engine),
+                                           RetryPolicy(2.0, 600.0, random.Random()))  # noqa: S311
+        return self._lease_store
+
+    def close(self) -> None:
+        """Close the connections of the worker-like engine, if one was made."""
+        if self._lease_store is not None and self._lease_store.engine is not self.database.engine:
+            self._lease_store.engine.dispose()
