@@ -98,6 +98,21 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
 
 
 @contextmanager
+def one_statement(engine: Engine) -> Iterator[Connection]:
+    """Yield a connection for a single writing statement, which is atomic by itself.
+
+    PostgreSQL runs it in autocommit: no BEGIN and COMMIT round trips around it (a statement's
+    row locks and its trigger's NOTIFY still commit with it). SQLite keeps BEGIN IMMEDIATE.
+    """
+    if engine.dialect.name != "postgresql":
+        with write_transaction(engine) as connection:
+            yield connection
+        return
+    with engine.connect() as connection:
+        yield connection.execution_options(isolation_level="AUTOCOMMIT")
+
+
+@contextmanager
 def read_transaction(engine: Engine) -> Iterator[Connection]:
     """Yield a connection inside a read-only transaction."""
     with engine.connect() as connection, connection.begin():

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection, Engine, Row
 from ..errors import InvalidTransition, JobNotFound
 from ..models import Job, JobStatus
 from ..timestamps import db_now
-from .engine import read_transaction, translate_errors, write_transaction
+from .engine import one_statement, read_transaction, translate_errors, write_transaction
 from .insertion import batch_parameter, insert_statement
 from .notify import notify_queues
 from .records import JobRecord, NewJob
@@ -41,7 +41,7 @@ class JobStore:
             return []
         # No notify_queues here: on PostgreSQL the insert trigger of migration 0002 sends one
         # NOTIFY per statement and queue within this round trip; SQLite workers see the commit.
-        with write_transaction(self.engine) as connection:
+        with one_statement(self.engine) as connection:
             result = connection.execute(self._insert, {"batch": batch_parameter(jobs_to_add)})
             return sorted(result.scalars())  # ids rise in the batch's order
 

@@ -14,7 +14,7 @@ from ..models import Job, JobStatus
 from ..retry import RetryPolicy
 from ..timestamps import db_now, db_now_plus
 from .completion import batch_parameter, complete_statement
-from .engine import translate_errors, write_transaction
+from .engine import one_statement, translate_errors, write_transaction
 from .notify import notify_queues
 from .records import ClaimedJob, Failed, Lease, Outcome, Released, Rescued, Succeeded
 from .sql import PENDING, RUNNING
@@ -93,7 +93,7 @@ class LeaseStore:
         statement = _CLAIM_ANY_QUEUE
         if queues is not None:
             statement, params["queues"] = _CLAIM_IN_QUEUES, list(queues)
-        with write_transaction(self.engine) as connection:
+        with one_statement(self.engine) as connection:
             rows = connection.execute(statement, params).all()
         rows.sort(key=lambda row: (-row.priority, row.run_at, row.id))
         return [
@@ -117,7 +117,7 @@ class LeaseStore:
                     updated_at=db_now())
             .returning(jobs.c.id)
         )
-        with write_transaction(self.engine) as connection:
+        with one_statement(self.engine) as connection:
             kept = set(connection.execute(statement).scalars())
         return {lease.job_id for lease in leases} - kept
 
