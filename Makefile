@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 HANDLERS ?= examples.handlers
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench bench-smoke clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +28,13 @@ test: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 
+## bench: the benchmark suite on SQLite and PostgreSQL (docs/performance.md); about 15 minutes
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+## bench-smoke: the suite's small mode, a few seconds per backend: it checks itself, not speed
+bench-smoke: $(VENV)/.installed
+	$(BIN)/python -m bench --small $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

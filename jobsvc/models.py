@@ -69,6 +69,10 @@ class Job(db.Model):
         Index("ix_jobs_ready", "queue", text("priority DESC"), "run_at", "id",
               postgresql_where=text("status = 'PENDING'"),
               sqlite_where=text("status = 'PENDING'")),
+        # The same order for workers that serve every queue (no queue filter to lead with).
+        Index("ix_jobs_ready_any_queue", text("priority DESC"), "run_at", "id",
+              postgresql_where=text("status = 'PENDING'"),
+              sqlite_where=text("status = 'PENDING'")),
         # The rescuer looks for expired leases among running jobs only.
         Index("ix_jobs_lease", "lease_expires_at",
               postgresql_where=text("status = 'RUNNING'"),

@@ -167,3 +167,44 @@ def test_concurrent_claims_never_hand_out_a_job_twice(job_store, lease_store):
 def test_claim_of_nothing_is_nothing(lease_store, job_store, limit):
     job_store.enqueue([_new()])
     assert lease_store.claim(None, limit, WORKER, 30) == []
+
+
+def test_one_flush_completes_each_job_by_its_own_lease(job_store, lease_store):
+    ids = job_store.enqueue([_new() for _ in range(4)])
+    claimed = lease_store.claim(None, 4, WORKER, 30)
+    job_store.cancel(ids[1])  # its lease is gone before the flush
+    results = [{"n": 1}, "text", [1, 2.5, None], None]
+    outcomes = [Succeeded(job.lease, result) for job, result in zip(claimed, results, strict=True)]
+    outcomes[2] = Succeeded(Lease(ids[2], "not-the-token"), [0])  # a stale lease
+    assert sorted(lease_store.finish(outcomes)) == [ids[1], ids[2]]
+    records = [job_store.get(job_id) for job_id in ids]
+    assert [r.status for r in records] == [JobStatus.DONE, JobStatus.CANCELLED,
+                                           JobStatus.RUNNING, JobStatus.DONE]
+    assert (records[0].result, records[3].result) == ({"n": 1}, None)
+    assert records[2].result is None and records[2].lease_token == claimed[2].lease_token
+
+
+@pytest.mark.parametrize("result", [0, 1.5, "", "a \"quoted\" string", True, [], {"a": {"b": []}}])
+def test_every_json_result_is_stored_as_given(job_store, lease_store, result):
+    (job_id,) = job_store.enqueue([_new()])
+    (job,) = lease_store.claim(None, 1, WORKER, 30)
+    assert lease_store.finish([Succeeded(job.lease, result)]) == []
+    assert job_store.get(job_id).result == result
+
+
+def test_a_flush_mixes_successes_failures_and_releases(job_store, lease_store):
+    ids = job_store.enqueue([_new(max_attempts=1) for _ in range(3)])
+    done, failed, released = lease_store.claim(None, 3, WORKER, 30)
+    outcomes = [Released(released.lease), Succeeded(done.lease, 7),
+                Failed(failed.lease, 1, 1, "RuntimeError: boom", "RuntimeError")]
+    assert lease_store.finish(outcomes) == []
+    statuses = {job_id: job_store.get(job_id).status for job_id in ids}
+    assert statuses == {done.id: JobStatus.DONE, failed.id: JobStatus.FAILED,
+                        released.id: JobStatus.PENDING}
+
+
+def test_enqueue_returns_ids_in_the_order_given(job_store):
+    jobs = [_new(payload={"i": i}, priority=i % 3) for i in range(250)]
+    ids = job_store.enqueue(jobs)
+    assert ids == sorted(ids) and len(set(ids)) == 250
+    assert [job_store.get(job_id).payload["i"] for job_id in ids[::25]] == list(range(0, 250, 25))

@@ -17,8 +17,9 @@ from jobsvc.extensions import db
 from jobsvc.registry import registry
 from jobsvc.retry import RetryPolicy
 from jobsvc.schema import require_current
-from jobsvc.store import LeaseStore, open_waker
+from jobsvc.store import LeaseStore, open_waker, worker_engine
 
+from .logs import batch_stream_handlers
 from .runner import Runner, WorkerSettings
 
 logger = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ def build_runner(app: Flask, args: argparse.Namespace) -> Runner:
     """Build a runner on ``app``'s engine and settings."""
     config = app.config
     with app.app_context():
-        engine = db.engine
+        engine = worker_engine(db.engine)
     require_current(engine)
     policy = RetryPolicy(config["JOBSVC_RETRY_BASE_SECONDS"], config["JOBSVC_RETRY_MAX_SECONDS"],
                          random.Random())  # noqa: S311 - jitter, not security
@@ -86,6 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         part.strip() for part in args.handlers.split(",") if part.strip())}
     try:
         app = create_app(overrides)
+        batch_stream_handlers()
         runner = build_runner(app, args)
     except SchemaBehind as exc:
         print(f"worker: {exc.message} (JOBSVC_AUTO_MIGRATE is off)", file=sys.stderr)

@@ -20,6 +20,7 @@ from .completer import Completer, Report
 from .context import JobContext
 from .errors import Interrupted, JobTimeout
 from .execution import Execution, Slot, failure
+from .logs import flush_logs
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +79,7 @@ class Runner:
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if self._stopping:
             logger.warning("second signal: exiting now; leases of running jobs will expire")
+            flush_logs()
             os._exit(1)
         logger.info("signal %s: no new claims; draining %d running jobs",
                     signal.Signals(signum).name, len(self._running))
@@ -110,6 +112,7 @@ class Runner:
             self.completer.close()
             self.waker.close()
         logger.info("worker %s stopped", self.worker_id)
+        flush_logs()
         return 0
 
     # -- the loop ------------------------------------------------------------------------
@@ -127,6 +130,8 @@ class Runner:
         return claimed
 
     def _wait(self) -> None:
+        if not self._running:
+            flush_logs()  # idle: write the lines held for a batch now, not when work resumes
         timeout = self.settings.poll_seconds
         now = time.monotonic()
         for deadline in (self._next_heartbeat, self._next_rescue, self._nearest_deadline()):

@@ -77,7 +77,13 @@ def _new_job(fields: dict[str, Any]) -> NewJob:
 
 
 def _create_schema() -> CreateJobSchema:
-    return CreateJobSchema(known_types=current_app.extensions["jobsvc.job_types"])
+    # Built once per app: a marshmallow Schema deep-copies its fields on construction, which
+    # cost more than validating the job. Loading does not mutate it, so threads may share it.
+    schema = current_app.extensions.get("jobsvc.create_schema")
+    if schema is None:
+        schema = CreateJobSchema(known_types=current_app.extensions["jobsvc.job_types"])
+        current_app.extensions["jobsvc.create_schema"] = schema
+    return schema
 
 
 def _body() -> Any:

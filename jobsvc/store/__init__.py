@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .engine import configure_engine, engine_options
+from .engine import configure_engine, engine_options, worker_engine
 from .jobs import JobStore
 from .leases import LeaseStore
 from .notify import Waker, open_waker
@@ -23,5 +23,5 @@ from .tokens import TokenNameTaken, TokenStore
 __all__ = [
     "ClaimedJob", "Failed", "JobRecord", "JobStore", "Lease", "LeaseStore", "NewJob", "Outcome",
     "Released", "Rescued", "Succeeded", "Waker", "configure_engine", "engine_options",
-    "open_waker", "TokenNameTaken", "TokenRecord", "TokenStore",
+    "open_waker", "worker_engine", "TokenNameTaken", "TokenRecord", "TokenStore",
 ]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
+import weakref
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy import event
+from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -18,6 +20,9 @@ logger = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 WRITE_OPTION = "jobsvc_write"
+
+_WRITER_LOCKS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+_WRITER_LOCKS_GUARD = threading.Lock()
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -33,6 +38,21 @@ def engine_options(database_url: str) -> dict[str, Any]:
         return {"connect_args": {"check_same_thread": False}, "hide_parameters": True}
     # pre_ping lets every process reconnect by itself after a PostgreSQL restart.
     return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10, "hide_parameters": True}
+
+
+def worker_engine(engine: Engine) -> Engine:
+    """Return an engine like ``engine`` for a worker's hot loop: no ping before each checkout.
+
+    The ping costs a round trip per transaction. A worker does not need it: a statement on a
+    dead connection raises ``DatabaseUnavailable``, SQLAlchemy then discards the whole pool,
+    and the worker retries with fresh connections (claims after a pause, outcomes until stored).
+    """
+    if engine.dialect.name == "sqlite":
+        return engine  # no pre-ping there to drop
+    options = engine_options(engine.url.render_as_string(hide_password=False))
+    fresh = create_engine(engine.url, **{**options, "pool_pre_ping": False})
+    configure_engine(fresh)
+    return fresh
 
 
 def configure_engine(engine: Engine) -> None:
@@ -60,13 +80,38 @@ def _sqlite_on_begin(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+def _writer_lock(engine: Engine) -> AbstractContextManager[Any]:
+    # SQLite has one writer. Threads of one process (a worker's claim loop and its completer)
+    # that met at BEGIN IMMEDIATE would wait in SQLite's busy handler, which sleeps 1, 2, 5,
+    # 10... ms between tries; queueing on a lock hands the database over the moment it is free.
+    if engine.dialect.name != "sqlite":
+        return nullcontext()
+    with _WRITER_LOCKS_GUARD:
+        return _WRITER_LOCKS.setdefault(engine, threading.Lock())
+
+
 @contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
     """Yield a connection inside a transaction that will write (SQLite: BEGIN IMMEDIATE)."""
-    with engine.connect() as connection:
+    with _writer_lock(engine), engine.connect() as connection:
         connection.execution_options(**{WRITE_OPTION: True})
         with connection.begin():
             yield connection
+
+
+@contextmanager
+def one_statement(engine: Engine) -> Iterator[Connection]:
+    """Yield a connection for a single writing statement, which is atomic by itself.
+
+    PostgreSQL runs it in autocommit: no BEGIN and COMMIT round trips around it (a statement's
+    row locks and its trigger's NOTIFY still commit with it). SQLite keeps BEGIN IMMEDIATE.
+    """
+    if engine.dialect.name != "postgresql":
+        with write_transaction(engine) as connection:
+            yield connection
+        return
+    with engine.connect() as connection:
+        yield connection.execution_options(isolation_level="AUTOCOMMIT")
 
 
 @contextmanager

@@ -6,13 +6,14 @@ from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, literal, select, text, update
+from sqlalchemy import func, literal, select, text, update
 from sqlalchemy.engine import Connection, Engine, Row
 
 from ..errors import InvalidTransition, JobNotFound
 from ..models import Job, JobStatus
-from ..timestamps import UTCDateTime, db_now
-from .engine import read_transaction, translate_errors, write_transaction
+from ..timestamps import db_now
+from .engine import one_statement, read_transaction, translate_errors, write_transaction
+from .insertion import batch_parameter, insert_statement
 from .notify import notify_queues
 from .records import JobRecord, NewJob
 
@@ -22,35 +23,8 @@ CANCELLABLE = (JobStatus.PENDING, JobStatus.RUNNING)
 RETRYABLE = (JobStatus.FAILED, JobStatus.CANCELLED)
 _RECORD_COLUMNS = [jobs.c[field.name] for field in fields(JobRecord)]
 
-# One statement serves single and batch enqueue; a job without run_at is ready at the
-# database's now().
-_INSERT = (
-    insert(jobs)
-    .values(
-        run_at=func.coalesce(bindparam("run_at", type_=UTCDateTime()), db_now()),
-        created_at=db_now(),
-        updated_at=db_now(),
-        status=JobStatus.PENDING,
-        attempts=0,
-    )
-    .returning(jobs.c.id, sort_by_parameter_order=True)
-)
-
-
 def _record(row: Row[Any]) -> JobRecord:
     return JobRecord(**row._mapping)
-
-
-def _insert_params(job: NewJob) -> dict[str, Any]:
-    return {
-        "type": job.type,
-        "payload": job.payload,
-        "queue": job.queue,
-        "priority": job.priority,
-        "max_attempts": job.max_attempts,
-        "timeout_seconds": job.timeout_seconds,
-        "run_at": job.run_at,
-    }
 
 
 class JobStore:
@@ -58,17 +32,18 @@ class JobStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._insert = insert_statement(engine.dialect)
 
     @translate_errors
     def enqueue(self, jobs_to_add: Sequence[NewJob]) -> list[int]:
         """Store new PENDING jobs and return their ids, in order."""
         if not jobs_to_add:
             return []
-        with write_transaction(self.engine) as connection:
-            result = connection.execute(_INSERT, [_insert_params(job) for job in jobs_to_add])
-            ids = [row.id for row in result]
-            notify_queues(connection, {job.queue for job in jobs_to_add})
-        return ids
+        # No notify_queues here: on PostgreSQL the insert trigger of migration 0002 sends one
+        # NOTIFY per statement and queue within this round trip; SQLite workers see the commit.
+        with one_statement(self.engine) as connection:
+            result = connection.execute(self._insert, {"batch": batch_parameter(jobs_to_add)})
+            return sorted(result.scalars())  # ids rise in the batch's order
 
     @translate_errors
     def get(self, job_id: int) -> JobRecord:

@@ -13,9 +13,11 @@ from sqlalchemy.engine import Connection, Engine
 from ..models import Job, JobStatus
 from ..retry import RetryPolicy
 from ..timestamps import db_now, db_now_plus
-from .engine import translate_errors, write_transaction
+from .completion import batch_parameter, complete_statement
+from .engine import one_statement, translate_errors, write_transaction
 from .notify import notify_queues
 from .records import ClaimedJob, Failed, Lease, Outcome, Released, Rescued, Succeeded
+from .sql import PENDING, RUNNING
 
 logger = logging.getLogger(__name__)
 
@@ -37,12 +39,46 @@ def _fenced(lease: Lease) -> Any:
 _CLEAR_LEASE = {"lease_token": None, "lease_expires_at": None}
 
 
+def _claim_statement(*, in_queues: bool) -> Any:
+    # Built once: building and cache-keying a statement per call cost more than running it.
+    ready = (
+        select(jobs.c.id)
+        .where(jobs.c.status == PENDING, jobs.c.run_at <= db_now())
+        .order_by(jobs.c.priority.desc(), jobs.c.run_at, jobs.c.id)
+        .limit(bindparam("limit"))
+        .with_for_update(skip_locked=True)
+    )
+    if in_queues:
+        ready = ready.where(jobs.c.queue.in_(bindparam("queues", expanding=True)))
+    return (
+        update(jobs)
+        .where(jobs.c.id.in_(ready.scalar_subquery()))
+        .values(
+            status=JobStatus.RUNNING,
+            attempts=jobs.c.attempts + 1,
+            lease_token=bindparam("claim_token"),
+            locked_by=bindparam("claim_worker"),
+            lease_expires_at=db_now_plus(bindparam("lease")),
+            started_at=db_now(),
+            updated_at=db_now(),
+        )
+        .returning(jobs.c.id, jobs.c.type, jobs.c.queue, jobs.c.payload, jobs.c.attempts,
+                   jobs.c.max_attempts, jobs.c.timeout_seconds, jobs.c.priority,
+                   jobs.c.run_at)
+    )
+
+
+_CLAIM_ANY_QUEUE = _claim_statement(in_queues=False)
+_CLAIM_IN_QUEUES = _claim_statement(in_queues=True)
+
+
 class LeaseStore:
     """The worker's side of the store; one method is one transaction."""
 
     def __init__(self, engine: Engine, retry_policy: RetryPolicy) -> None:
         self.engine = engine
         self.retry_policy = retry_policy
+        self._complete = complete_statement(engine.dialect)
 
     @translate_errors
     def claim(
@@ -51,34 +87,14 @@ class LeaseStore:
         """Lease up to ``limit`` ready jobs, by priority then age, in one statement."""
         if limit < 1:
             return []
-        ready = (
-            select(jobs.c.id)
-            .where(jobs.c.status == JobStatus.PENDING, jobs.c.run_at <= db_now())
-            .order_by(jobs.c.priority.desc(), jobs.c.run_at, jobs.c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        if queues is not None:
-            ready = ready.where(jobs.c.queue.in_(list(queues)))
         token = uuid.uuid4().hex  # one per claim: (id, token) names exactly one attempt
-        statement = (
-            update(jobs)
-            .where(jobs.c.id.in_(ready.scalar_subquery()))
-            .values(
-                status=JobStatus.RUNNING,
-                attempts=jobs.c.attempts + 1,
-                lease_token=token,
-                locked_by=worker_id,
-                lease_expires_at=db_now_plus(bindparam("lease", lease_seconds)),
-                started_at=db_now(),
-                updated_at=db_now(),
-            )
-            .returning(jobs.c.id, jobs.c.type, jobs.c.queue, jobs.c.payload, jobs.c.attempts,
-                       jobs.c.max_attempts, jobs.c.timeout_seconds, jobs.c.priority,
-                       jobs.c.run_at)
-        )
-        with write_transaction(self.engine) as connection:
-            rows = connection.execute(statement).all()
+        params: dict[str, Any] = {"limit": limit, "claim_token": token,
+                                  "claim_worker": worker_id, "lease": lease_seconds}
+        statement = _CLAIM_ANY_QUEUE
+        if queues is not None:
+            statement, params["queues"] = _CLAIM_IN_QUEUES, list(queues)
+        with one_statement(self.engine) as connection:
+            rows = connection.execute(statement, params).all()
         rows.sort(key=lambda row: (-row.priority, row.run_at, row.id))
         return [
             ClaimedJob(id=row.id, type=row.type, queue=row.queue, payload=row.payload,
@@ -101,17 +117,25 @@ class LeaseStore:
                     updated_at=db_now())
             .returning(jobs.c.id)
         )
-        with write_transaction(self.engine) as connection:
+        with one_statement(self.engine) as connection:
             kept = set(connection.execute(statement).scalars())
         return {lease.job_id for lease in leases} - kept
 
     @translate_errors
     def finish(self, outcomes: Sequence[Outcome]) -> list[int]:
         """Record attempts' outcomes in one transaction; return the ids whose lease was lost."""
+        succeeded = [o for o in outcomes if isinstance(o, Succeeded)]
         lost: list[int] = []
         with write_transaction(self.engine) as connection:
+            if succeeded:
+                # The hot path: every success of the flush in one statement.
+                kept = set(connection.execute(self._complete,
+                                              {"batch": batch_parameter(succeeded)}).scalars())
+                lost.extend(o.lease.job_id for o in succeeded if o.lease.job_id not in kept)
             released_queues: set[str] = set()
             for outcome in outcomes:
+                if isinstance(outcome, Succeeded):
+                    continue
                 row = connection.execute(self._outcome_statement(outcome)).first()
                 if row is None:
                     lost.append(outcome.lease.job_id)
@@ -122,9 +146,6 @@ class LeaseStore:
 
     def _outcome_statement(self, outcome: Outcome) -> Any:
         statement = update(jobs).where(_fenced(outcome.lease)).returning(jobs.c.queue)
-        if isinstance(outcome, Succeeded):
-            return statement.values(status=JobStatus.DONE, result=outcome.result,
-                                    finished_at=db_now(), updated_at=db_now(), **_CLEAR_LEASE)
         if isinstance(outcome, Released):
             # Shutdown interrupted the attempt; it is not the job's fault, so it does not count.
             return statement.values(status=JobStatus.PENDING, attempts=jobs.c.attempts - 1,
@@ -153,7 +174,7 @@ class LeaseStore:
         expired = (
             select(jobs.c.id, jobs.c.attempts, jobs.c.max_attempts, jobs.c.lease_token,
                    jobs.c.locked_by)
-            .where(jobs.c.status == JobStatus.RUNNING, jobs.c.lease_expires_at < db_now())
+            .where(jobs.c.status == RUNNING, jobs.c.lease_expires_at < db_now())
             .order_by(jobs.c.lease_expires_at)
             .limit(RESCUE_BATCH)
             .with_for_update(skip_locked=True)

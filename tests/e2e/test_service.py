@@ -104,13 +104,17 @@ def test_sigterm_drains_the_running_job_and_exits_zero(service):
 
 def test_two_workers_drain_500_jobs_each_exactly_once(service):
     base_url = service.start_api()
+    service.start_worker("--concurrency", "4")
+    service.start_worker("--concurrency", "4")
+    # Both must be serving before the jobs arrive: one worker alone drains 500 no-op jobs
+    # faster than a second process starts.
+    logs = [service.tmp_path / "worker1.log", service.tmp_path / "worker2.log"]
+    _wait_for(lambda: all(" started: " in log.read_text() for log in logs))
     body = {"jobs": [{"type": "test.echo", "payload": {"i": i}, "max_attempts": 1}
                      for i in range(500)]}
     response = requests.post(f"{base_url}/jobs/batch", json=body, timeout=30)
     assert response.status_code == 201
     ids = [job["id"] for job in response.json()["jobs"]]
-    service.start_worker("--concurrency", "4")
-    service.start_worker("--concurrency", "4")
 
     def all_done():
         page = requests.get(f"{base_url}/jobs?status=DONE&limit=500", timeout=10).json()

@@ -1,0 +1,1 @@
+"""The jobsvc benchmark suite: ``python -m bench`` (``--small`` for the CI smoke run)."""
