@@ -71,6 +71,11 @@ def spin(payload: dict[str, Any], ctx: JobContext) -> None:
         pass
 
 
+@handler("test.nul_error")
+def nul_error(payload: dict[str, Any], ctx: JobContext) -> None:
+    raise PermanentError("bad byte \x00 in input")
+
+
 @handler("test.exits")
 def exits(payload: dict[str, Any], ctx: JobContext) -> None:
     raise SystemExit(3)

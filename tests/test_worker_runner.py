@@ -86,6 +86,13 @@ def test_handler_calling_sys_exit_fails_its_attempt_and_the_worker_goes_on(engin
     assert records[1].status is JobStatus.DONE
 
 
+def test_error_message_with_a_nul_byte_is_kept_readable(engine, job_store):
+    job_id = _enqueue(job_store, "test.nul_error")
+    (record,) = _drain(engine, job_store, [job_id])
+    assert record.status is JobStatus.FAILED
+    assert record.last_error == "PermanentError: bad byte \\x00 in input"
+
+
 def test_unknown_type_fails_with_a_clear_error(engine, job_store):
     job_id = _enqueue(job_store, "nobody.handles.this")
     (record,) = _drain(engine, job_store, [job_id])

@@ -72,6 +72,12 @@ _CLAIM_ANY_QUEUE = _claim_statement(in_queues=False)
 _CLAIM_IN_QUEUES = _claim_statement(in_queues=True)
 
 
+def _storable_text(text: str) -> str:
+    # PostgreSQL text cannot hold NUL; an exception message with one must not cost the job its
+    # real error (the outcome would be refused and replaced by a generic one).
+    return text.replace("\x00", "\\x00")
+
+
 class LeaseStore:
     """The worker's side of the store; one method is one transaction."""
 
@@ -154,9 +160,10 @@ class LeaseStore:
 
     def _failure_changes(self, failure: Failed) -> dict[str, Any]:
         changes: dict[str, Any] = {
-            "last_error": failure.message[:ERROR_MESSAGE_MAX],
-            "error_type": failure.error_type,
-            "error_traceback": failure.traceback,
+            "last_error": _storable_text(failure.message)[:ERROR_MESSAGE_MAX],
+            "error_type": _storable_text(failure.error_type),
+            "error_traceback": (None if failure.traceback is None
+                                else _storable_text(failure.traceback)),
             "updated_at": db_now(),
             **_CLEAR_LEASE,
         }
