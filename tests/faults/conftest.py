@@ -49,6 +49,7 @@ class FaultService(Processes):
         self.faults = FaultRecord()
         self.accepted: list[int] = []
         self.workers: list[subprocess.Popen[bytes]] = []
+        self.log_of: dict[int, Path] = {}
         self._worker_args: dict[int, tuple[tuple[str, ...], dict[str, str]]] = {}
         self._supervisor: threading.Thread | None = None
         self._supervising = threading.Event()
@@ -58,8 +59,10 @@ class FaultService(Processes):
     # -- processes ---------------------------------------------------------------------
 
     def start_worker(self, *args: str, **env: str) -> subprocess.Popen[bytes]:
+        log = self.tmp_path / f"worker{len(self.children)}.log"  # how Processes names it
         child = super().start_worker(*args, **env)
         with self._lock:
+            self.log_of[child.pid] = log
             self.workers.append(child)
             self._worker_args[child.pid] = (args, env)
         return child

@@ -11,7 +11,8 @@
 - attempts_exceeded: a job or a logged attempt above its max_attempts.
 - repeated / unexplained: executions after a job's first, and those among them whose previous
   attempt neither failed on purpose, nor ran in a killed, paused or stopped worker, nor was timed
-  out, released or fenced out (as the worker's log says).
+  out, released or fenced out (as the worker's log says). A timed-out or released attempt's lease
+  ends when its worker logs so (the log's timestamp: the same machine's clock).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,11 @@ from sqlalchemy.engine import Engine
 TERMINAL = {"DONE", "FAILED", "CANCELLED"}
 FINISH_LINE = re.compile(r"\b(done|failed) job_id=(\d+) ")
 EXPLAINING_LINE = re.compile(r"\b(timed out|releasing|lease lost|rescued) job_id=(\d+) ")
+# A worker's own word that an attempt's lease ended early, with the log's (local) time.
+LEASE_END_LINE = re.compile(r"^(\S+ \S+) \w+ [\w.]+: (?:timed out|releasing|lease lost) "
+                            r"job_id=(\d+) type=\S+ attempt=(\d+)", re.MULTILINE)
+WORKER_START_LINE = re.compile(r"worker \S+?:(\d+):\w+ started")
+LOG_TIME_FORMAT = "%Y-%m-%d %H:%M:%S,%f"
 
 
 @dataclass
@@ -110,15 +117,34 @@ def _log_ids(logs: Iterable[Path], pattern: re.Pattern[str]) -> dict[int, int]:
     return counts
 
 
-def _live_until(attempt: Attempt, faults: FaultRecord) -> float:
-    ends = [attempt.end if attempt.end is not None else math.inf,
-            faults.died.get(attempt.pid, math.inf), faults.paused.get(attempt.pid, math.inf)]
-    return min(ends)
+LeaseEnds = dict[tuple[int, int, int], float]  # (pid, job id, attempt) -> when
 
 
-def _overlaps(attempts: list[Attempt], faults: FaultRecord) -> bool:
+def lease_ends(logs: Iterable[Path]) -> LeaseEnds:
+    """Return when each worker said it gave up an attempt (timed out, released, lease lost)."""
+    ends: LeaseEnds = {}
+    for path in logs:
+        content = path.read_text(errors="replace")
+        started = WORKER_START_LINE.search(content)
+        if started is None:
+            continue
+        pid = int(started.group(1))
+        for match in LEASE_END_LINE.finditer(content):
+            when = datetime.strptime(match.group(1), LOG_TIME_FORMAT).timestamp()
+            key = (pid, int(match.group(2)), int(match.group(3)))
+            ends[key] = min(ends.get(key, math.inf), when)
+    return ends
+
+
+def _live_until(attempt: Attempt, faults: FaultRecord, ends: LeaseEnds) -> float:
+    return min(attempt.end if attempt.end is not None else math.inf,
+               faults.died.get(attempt.pid, math.inf), faults.paused.get(attempt.pid, math.inf),
+               ends.get((attempt.pid, attempt.job_id, attempt.attempt), math.inf))
+
+
+def _overlaps(attempts: list[Attempt], faults: FaultRecord, ends: LeaseEnds) -> bool:
     ordered = sorted(attempts, key=lambda a: a.start)
-    return any(later.start < _live_until(earlier, faults)
+    return any(later.start < _live_until(earlier, faults, ends)
                for i, earlier in enumerate(ordered) for later in ordered[i + 1:])
 
 
@@ -151,7 +177,8 @@ def count(engine: Engine, accepted: Iterable[int], exec_log: Path, worker_logs: 
     examples: dict[str, list[int]] = defaultdict(list)
     lost = [i for i in accepted if i not in rows or rows[i].status not in TERMINAL]
     stuck = [i for i, row in rows.items() if row.status == "RUNNING"]
-    overlap = [i for i, runs in by_job.items() if _overlaps(runs, faults)]
+    ends = lease_ends(logs)
+    overlap = [i for i, runs in by_job.items() if _overlaps(runs, faults, ends)]
     double = [i for i, n in finishes.items() if n > 1]
     exceeded = sorted({i for i, row in rows.items() if row.attempts > row.max_attempts}
                       | {a.job_id for a in attempts
