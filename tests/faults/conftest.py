@@ -40,6 +40,15 @@ def size(small: Any, full: Any) -> Any:
     return full if FULL else small
 
 
+def record(scenario: str, **values: Any) -> None:
+    """Append a scenario's figures to the JOBSVC_FAULTS_REPORT file, if one is named."""
+    report = os.environ.get(REPORT_ENV)
+    if report:
+        with open(report, "a") as out:
+            line = {"scenario": scenario, "scale": size("small", "full"), **values}
+            out.write(json.dumps(line) + "\n")
+
+
 class FaultService(Processes):
     """The service's processes, plus the faults done to them and what the client was told."""
 
@@ -176,12 +185,7 @@ class FaultService(Processes):
         counters = count(self.engine, self.accepted, self.exec_log, self.logs(), self.faults)
         name = f"{scenario}[{self.backend}]"
         print(counters.line(name), *(f"{k}={v}" for k, v in extra.items()))
-        report = os.environ.get(REPORT_ENV)
-        if report:
-            with open(report, "a") as out:
-                line = {"scenario": name, "scale": size("small", "full"), **extra,
-                        **{k: v for k, v in vars(counters).items() if k != "examples"}}
-                out.write(json.dumps(line) + "\n")
+        record(name, **extra, **{k: v for k, v in vars(counters).items() if k != "examples"})
         counters.assert_clean()
         return counters
 

@@ -16,7 +16,7 @@ import pytest
 import requests
 from sqlalchemy import create_engine, text
 
-from .conftest import FaultService, size
+from .conftest import FaultService, record, size
 from .private_postgres import PrivatePostgres, find_bin
 from .scenario import wait_for
 
@@ -164,3 +164,4 @@ def test_sqlite_file_is_intact_after_kill_during_writes(faulty: FaultService,
     finally:
         engine.dispose()
     print(f"[faults] sqlite_kill_during_writes: integrity_check=ok created={client.codes[201]}")
+    record("sqlite_kill_during_writes[sqlite]", integrity_check="ok", created=client.codes[201])

@@ -27,7 +27,7 @@ from jobsvc.retry import RetryPolicy
 from jobsvc.store import Failed, JobStore, Lease, LeaseStore, NewJob, Released, Succeeded
 from jobsvc.timestamps import db_now, db_now_plus
 
-from .conftest import size
+from .conftest import record, size
 
 jobs_table = Job.__table__
 
@@ -244,3 +244,4 @@ def test_store_keeps_lifecycle_invariants_under_any_sequence(engine: Engine) -> 
         suppress_health_check=[HealthCheck.too_slow]))
     print(f"[faults] model[{engine.dialect.name}]: examples={MAX_EXAMPLES} steps<={STEPS} "
           "violations=0")
+    record(f"model[{engine.dialect.name}]", examples=MAX_EXAMPLES, steps=STEPS, violations=0)
