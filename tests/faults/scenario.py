@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 WAIT_INTERVAL_SECONDS = 0.05
@@ -24,3 +25,8 @@ def starts(executions: list[dict[str, Any]], **match: Any) -> list[dict[str, Any
     """Return the execution log's start lines whose fields equal ``match``."""
     return [e for e in executions
             if e["event"] == "start" and all(e.get(k) == v for k, v in match.items())]
+
+
+def epoch(value: float | datetime) -> float:
+    """Return a stored time as epoch seconds (SQLite stores them; PostgreSQL returns datetimes)."""
+    return value.timestamp() if isinstance(value, datetime) else float(value)

@@ -4,10 +4,9 @@ long ones are released (the attempt does not count) and retried at once elsewher
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 
 from .conftest import FaultService, size
-from .scenario import starts, wait_for
+from .scenario import epoch, starts, wait_for
 
 GRACE_SECONDS = 2.0
 SHORT_SECONDS = 0.8
@@ -40,7 +39,7 @@ def test_sigterm_finishes_short_jobs_and_releases_long_ones(faulty: FaultService
     for job_id in long + late:
         row = faulty.row(job_id)
         assert row["status"] == "PENDING" and row["attempts"] == 0, row  # released: not counted
-        assert _epoch(row["run_at"]) <= exited + 0.5  # ready at once, no backoff
+        assert epoch(row["run_at"]) <= exited + 0.5  # ready at once, no backoff
 
     successor = faulty.start_worker("--concurrency", str(2 * PAIRS), **env)
     wait_for(lambda: len(starts(faulty.executions(), pid=successor.pid)) >= len(long) + 3,
@@ -49,10 +48,3 @@ def test_sigterm_finishes_short_jobs_and_releases_long_ones(faulty: FaultService
     for job_id in long:
         assert faulty.row(job_id)["attempts"] == 1  # the released attempt did not count
     faulty.check("graceful_stop", stop_seconds=round(exited - signalled, 2))
-
-
-def _epoch(value: float | datetime) -> float:
-    # SQLite stores epoch seconds; PostgreSQL returns an aware datetime.
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).timestamp()
-    return float(value)
