@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 HANDLERS ?= examples.handlers
 
-.PHONY: run test lint bench bench-smoke clean
+.PHONY: run test faults lint bench bench-smoke clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ run: $(VENV)/.installed
 ## test: the whole suite (PostgreSQL tests run when JOBSVC_TEST_POSTGRES_URL is set)
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## faults: the fault-injection suite at full size (see docs/reliability.md); prints its counters
+faults: $(VENV)/.installed
+	JOBSVC_FAULTS_SCALE=full $(BIN)/python -m pytest -s --timeout 1800 tests/faults $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

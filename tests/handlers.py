@@ -12,6 +12,7 @@ from typing import Any
 from worker import JobContext, PermanentError, handler
 
 EXEC_LOG_ENV = "JOBSVC_TEST_EXEC_LOG"
+WORK_STEP_SECONDS = 0.02
 
 
 def _log(event: str, ctx: JobContext, **extra: Any) -> None:
@@ -19,7 +20,8 @@ def _log(event: str, ctx: JobContext, **extra: Any) -> None:
     if not path:
         return
     line = json.dumps({"event": event, "job_id": ctx.job_id, "attempt": ctx.attempt,
-                       "pid": os.getpid(), "worker": ctx.worker_id, "t": time.time(), **extra})
+                       "token": ctx.lease_token, "pid": os.getpid(), "worker": ctx.worker_id,
+                       "t": time.time(), **extra})
     # One write() of a short line in append mode: lines from several processes never interleave.
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
@@ -56,6 +58,7 @@ def flaky(payload: dict[str, Any], ctx: JobContext) -> dict[str, int]:
 @handler("test.always_fails")
 def always_fails(payload: dict[str, Any], ctx: JobContext) -> None:
     _log("start", ctx)
+    _log("end", ctx, failed=True)
     raise ValueError("this handler always fails")
 
 
@@ -90,3 +93,14 @@ def not_json(payload: dict[str, Any], ctx: JobContext) -> object:
 def kill_self(payload: dict[str, Any], ctx: JobContext) -> None:
     _log("start", ctx)
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+@handler("test.work")
+def work(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+    """Work ``seconds`` in short steps (so an interruption lands at once), then say who did it."""
+    _log("start", ctx)
+    deadline = time.monotonic() + float(payload.get("seconds", 0))
+    while time.monotonic() < deadline and not ctx.stop_requested.is_set():
+        time.sleep(min(WORK_STEP_SECONDS, max(0.0, deadline - time.monotonic())))
+    _log("end", ctx, stopped=ctx.stop_requested.is_set())
+    return {"attempt": ctx.attempt, "token": ctx.lease_token, "pid": os.getpid()}

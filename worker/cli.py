@@ -7,12 +7,15 @@ import logging
 import os
 import random
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from flask import Flask
+from sqlalchemy.exc import OperationalError
 
 from jobsvc import create_app
-from jobsvc.errors import SchemaBehind
+from jobsvc.errors import DatabaseUnavailable, SchemaBehind
 from jobsvc.extensions import db
 from jobsvc.registry import registry
 from jobsvc.retry import RetryPolicy
@@ -25,6 +28,8 @@ from .runner import Runner, WorkerSettings
 logger = logging.getLogger(__name__)
 
 EXIT_CONFIG_ERROR = 2
+STARTUP_RETRY_FIRST_SECONDS = 0.5
+STARTUP_RETRY_MAX_SECONDS = 5.0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -75,6 +80,23 @@ def build_runner(app: Flask, args: argparse.Namespace) -> Runner:
     return Runner(store, open_waker(engine), registry, settings_from(app, args))
 
 
+def start(overrides: Mapping[str, Any], args: argparse.Namespace) -> tuple[Flask, Runner]:
+    """Build the app and the runner, waiting for the database if it is not up yet."""
+    pause = STARTUP_RETRY_FIRST_SECONDS
+    while True:
+        try:
+            app = create_app(overrides)
+            return app, build_runner(app, args)
+        except (OperationalError, DatabaseUnavailable) as exc:
+            # A worker that starts before its database (a reboot, a restart in progress) waits,
+            # as a running worker does, instead of exiting with a traceback.
+            reason = getattr(exc, "orig", exc)
+            logger.warning("database unavailable at start-up (%s); retrying in %.1fs",
+                           str(reason).splitlines()[0], pause)
+            time.sleep(pause)
+            pause = min(pause * 2, STARTUP_RETRY_MAX_SECONDS)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a worker until SIGTERM/SIGINT (or, with --burst, until nothing is ready)."""
     args = _parser().parse_args(argv)
@@ -86,9 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     overrides = {} if args.handlers is None else {"JOBSVC_HANDLERS": tuple(
         part.strip() for part in args.handlers.split(",") if part.strip())}
     try:
-        app = create_app(overrides)
+        app, runner = start(overrides, args)
         batch_stream_handlers()
-        runner = build_runner(app, args)
     except SchemaBehind as exc:
         print(f"worker: {exc.message} (JOBSVC_AUTO_MIGRATE is off)", file=sys.stderr)
         return EXIT_CONFIG_ERROR

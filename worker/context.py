@@ -16,6 +16,7 @@ class JobContext:
     queue: str
     type: str
     worker_id: str
+    lease_token: str = ""  # names this attempt; a write after the lease is lost is fenced out
     stop_requested: threading.Event = field(default_factory=threading.Event, compare=False)
 
     @property

@@ -159,7 +159,8 @@ class Runner:
     def _start(self, job: ClaimedJob) -> None:
         logger.info("claimed job_id=%s type=%s attempt=%s", job.id, job.type, job.attempt)
         context = JobContext(job_id=job.id, attempt=job.attempt, max_attempts=job.max_attempts,
-                             queue=job.queue, type=job.type, worker_id=self.worker_id)
+                             queue=job.queue, type=job.type, worker_id=self.worker_id,
+                             lease_token=job.lease_token)
         execution = Execution(job=job, context=context)
         with self._lock:
             slot = self._idle.pop()
