@@ -31,6 +31,19 @@ FAST_SETTINGS = {
 }
 
 
+# A conftest's pytestmark marks nothing, so directories mark their tests here.
+DIRECTORY_MARKERS = {"e2e": pytest.mark.e2e, "faults": pytest.mark.faults}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests of tests/e2e ``e2e`` and those of tests/faults ``faults``."""
+    tests_dir = Path(__file__).parent
+    for item in items:
+        relative = item.path.relative_to(tests_dir) if tests_dir in item.path.parents else None
+        if relative is not None and relative.parts[0] in DIRECTORY_MARKERS:
+            item.add_marker(DIRECTORY_MARKERS[relative.parts[0]])
+
+
 def _admin_url() -> str | None:
     url = os.environ.get(POSTGRES_ENV)
     if not url and os.environ.get("CI"):

@@ -22,8 +22,6 @@ REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT_SECONDS = 30.0
 TERMINAL = {"DONE", "FAILED", "CANCELLED"}
 
-pytestmark = pytest.mark.e2e
-
 
 def free_port() -> int:
     with socket.socket() as sock:

@@ -32,14 +32,6 @@ BATCH_JOBS_MAX = 1000  # the API's default JOBSVC_MAX_BATCH_JOBS
 SUPERVISE_EVERY_SECONDS = 0.05
 SETTLE_POLL_SECONDS = 0.1
 
-FAULTS_DIR = Path(__file__).parent
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test of this directory ``faults`` (a conftest's pytestmark marks nothing)."""
-    for item in items:
-        if FAULTS_DIR in item.path.parents:
-            item.add_marker(pytest.mark.faults)
 
 
 def size(small: Any, full: Any) -> Any:
