@@ -15,8 +15,12 @@ from .extensions import db, migrate
 logger = logging.getLogger(__name__)
 
 
-def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
-    """Create and configure the jobsvc Flask app."""
+def create_app(test_config: Mapping[str, Any] | None = None, *, serve_http: bool = True) -> Flask:
+    """Create and configure the jobsvc Flask app.
+
+    A worker passes ``serve_http=False``: it needs the config, the engine and the migrations,
+    not the blueprints, schemas, OpenAPI and metrics, whose imports would only cost it memory.
+    """
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_mapping(settings.load(app.instance_path))
     if test_config is not None:
@@ -37,6 +41,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     with app.app_context():
         configure_engine(db.engine)
         _init_store(app)
+    if not serve_http:
+        return app
 
     from . import cli
     from .api import register_api

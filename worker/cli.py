@@ -85,7 +85,7 @@ def start(overrides: Mapping[str, Any], args: argparse.Namespace) -> tuple[Flask
     pause = STARTUP_RETRY_FIRST_SECONDS
     while True:
         try:
-            app = create_app(overrides)
+            app = create_app(overrides, serve_http=False)
             return app, build_runner(app, args)
         except (OperationalError, DatabaseUnavailable) as exc:
             # A worker that starts before its database (a reboot, a restart in progress) waits,
