@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ctypes
+import itertools
 import json
 import logging
+import queue
 import threading
 import time
 import traceback
@@ -26,14 +28,15 @@ class Execution:
 
     job: ClaimedJob
     context: JobContext
-    started: float = field(default_factory=time.monotonic)
+    started: float | None = None  # when a slot began it; the timeout counts from here
     thread_id: int | None = None
+    slot: threading.Thread | None = None
     _resolved: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def deadline(self) -> float | None:
-        if self.job.timeout_seconds is None:
+        if self.job.timeout_seconds is None or self.started is None:
             return None
         return self.started + self.job.timeout_seconds
 
@@ -49,10 +52,16 @@ class Execution:
     def resolved(self) -> bool:
         return self._resolved
 
-    def bind_thread(self) -> None:
-        """Record that the calling thread now runs this attempt's handler."""
+    def begin(self, slot: threading.Thread) -> bool:
+        """Bind the attempt to the calling slot thread; False if it was resolved meanwhile
+        (released at shutdown, cancelled) and must not run."""
         with self._lock:
+            if self._resolved:
+                return False
+            self.slot = slot
             self.thread_id = threading.get_ident()
+            self.started = time.monotonic()
+            return True
 
     def unbind_thread(self) -> None:
         """Record that the handler returned; no interruption may target it any more."""
@@ -117,54 +126,69 @@ def run_handler(job: ClaimedJob, context: JobContext, registry: HandlerRegistry,
     return Succeeded(lease=job.lease, result=result)
 
 
-class Slot:
-    """A thread that runs one attempt at a time and hands each outcome to ``report``."""
+class SlotPool:
+    """Threads that take attempts from one shared queue, run them and report their outcomes.
 
-    def __init__(self, name: str, registry: HandlerRegistry, traceback_limit: int,
+    One queue for every slot (not one hand-off per slot): a thread that finishes an attempt takes
+    the next one already waiting without a wake-up, which is most of a no-op job's cost.
+    """
+
+    def __init__(self, size: int, registry: HandlerRegistry, traceback_limit: int,
                  report: Callable[[Execution, Outcome], None]) -> None:
-        self._inbox: list[Execution] = []
-        self._ready = threading.Condition()
+        self._queue: queue.SimpleQueue[Execution | None] = queue.SimpleQueue()
         self._registry = registry
         self._traceback_limit = traceback_limit
         self._report = report
-        self.retired = False
-        self.current: Execution | None = None
-        self.thread = threading.Thread(target=self._serve, name=name, daemon=True)
-        self.thread.start()
+        self._names = itertools.count(1)
+        self._threads: set[_SlotThread] = set()
+        self._lock = threading.Lock()
+        for _ in range(size):
+            self._spawn()
 
     def submit(self, execution: Execution) -> None:
-        """Run ``execution`` next."""
-        with self._ready:
-            self.current = execution
-            self._inbox.append(execution)
-            self._ready.notify()
+        """Run ``execution`` on the next free slot."""
+        self._queue.put(execution)
 
-    def retire(self) -> None:
-        """Let the thread end once its current attempt returns; it takes no more work."""
-        with self._ready:
-            self.retired = True
-            self._ready.notify()
+    def replace(self, execution: Execution) -> None:
+        """Give up on the thread running ``execution``: it ends once the handler returns, and a
+        fresh thread takes its place at once. No-op if no slot had taken it yet."""
+        thread = execution.slot
+        if thread is None:
+            return
+        with self._lock:
+            if thread in self._threads:
+                self._threads.discard(thread)
+                thread.retired = True
+                self._spawn()
 
-    def _next(self) -> Execution | None:
-        with self._ready:
-            while not self._inbox and not self.retired:
-                self._ready.wait()
-            return self._inbox.pop() if self._inbox else None
+    def close(self) -> None:
+        """Let every thread end once it is idle."""
+        with self._lock:
+            count = len(self._threads)
+        for _ in range(count):
+            self._queue.put(None)
 
-    def _serve(self) -> None:
-        while True:
+    def _spawn(self) -> None:
+        thread = _SlotThread(self, f"slot-{next(self._names)}")
+        self._threads.add(thread)
+        thread.start()
+
+    def serve(self, thread: _SlotThread) -> None:
+        """The body of every slot thread."""
+        take = self._queue.get
+        while not thread.retired:
             try:
-                execution = self._next()
+                execution = take()
                 if execution is None:
                     return
-                self._run(execution)
+                if execution.begin(thread):
+                    self._run(execution)
             except Interrupted:
                 # An interruption that arrived after its attempt ended lands here; the runner
                 # already reported that attempt.
                 continue
 
     def _run(self, execution: Execution) -> None:
-        execution.bind_thread()
         try:
             outcome = run_handler(execution.job, execution.context, self._registry,
                                   self._traceback_limit)
@@ -174,3 +198,13 @@ class Slot:
             execution.unbind_thread()
         if execution.resolve():
             self._report(execution, outcome)
+
+
+class _SlotThread(threading.Thread):
+    def __init__(self, pool: SlotPool, name: str) -> None:
+        super().__init__(name=name, daemon=True)
+        self.pool = pool
+        self.retired = False
+
+    def run(self) -> None:
+        self.pool.serve(self)

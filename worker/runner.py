@@ -19,7 +19,7 @@ from jobsvc.store import ClaimedJob, LeaseStore, Outcome, Released, Waker
 from .completer import Completer, Report
 from .context import JobContext
 from .errors import Interrupted, JobTimeout
-from .execution import Execution, Slot, failure
+from .execution import Execution, SlotPool, failure
 from .logs import flush_logs
 
 logger = logging.getLogger(__name__)
@@ -59,12 +59,10 @@ class Runner:
         self.completer = Completer(store)
         self._wake = threading.Event()
         self._stopping = False
-        self._running: dict[int, tuple[Execution, Slot]] = {}
-        self._idle: list[Slot] = []
+        self._running: dict[int, Execution] = {}  # claimed and not yet reported
         self._lock = threading.Lock()
-        self._slot_count = 0
-        for _ in range(settings.concurrency):
-            self._idle.append(self._new_slot())
+        self.slots = SlotPool(settings.concurrency, registry, settings.traceback_bytes,
+                              self._on_outcome)
         self._next_heartbeat = 0.0
         self._next_rescue = 0.0
         self._db_pause = 0.0
@@ -109,6 +107,7 @@ class Runner:
         finally:
             self._stopping = True
             waker_thread.join(self.settings.poll_seconds + 5)
+            self.slots.close()
             self.completer.close()
             self.waker.close()
         logger.info("worker %s stopped", self.worker_id)
@@ -146,9 +145,8 @@ class Runner:
                 self._wake.set()
 
     def _claim(self) -> int:
-        with self._lock:
-            free = len(self._idle)
-        if free == 0:
+        free = self.settings.concurrency - len(self._running)
+        if free <= 0:
             return 0
         jobs = self.store.claim(self.settings.queues, free, self.worker_id,
                                 self.settings.lease_seconds)
@@ -163,23 +161,16 @@ class Runner:
                              lease_token=job.lease_token)
         execution = Execution(job=job, context=context)
         with self._lock:
-            slot = self._idle.pop()
-            self._running[job.id] = (execution, slot)
-        slot.submit(execution)
+            self._running[job.id] = execution
+        self.slots.submit(execution)
 
     def _on_outcome(self, execution: Execution, outcome: Outcome) -> None:
         # Called on the slot's thread when its handler returned.
         self.completer.put(Report(outcome, execution.job.type, execution.job.attempt))
         with self._lock:
-            entry = self._running.pop(execution.job.id, None)
-            if entry is not None and not entry[1].retired:
-                self._idle.append(entry[1])
-        self._wake.set()
-
-    def _new_slot(self) -> Slot:
-        self._slot_count += 1
-        return Slot(f"slot-{self._slot_count}", self.registry, self.settings.traceback_bytes,
-                    self._on_outcome)
+            self._running.pop(execution.job.id, None)
+        if not self._wake.is_set():
+            self._wake.set()
 
     # -- maintenance: heartbeat, rescue, timeouts ----------------------------------------
 
@@ -197,7 +188,7 @@ class Runner:
 
     def _heartbeat(self) -> None:
         with self._lock:
-            executions = [execution for execution, _ in self._running.values()
+            executions = [execution for execution in self._running.values()
                           if not execution.resolved]
         lost = self.store.heartbeat([e.job.lease for e in executions],
                                     self.settings.lease_seconds)
@@ -210,12 +201,12 @@ class Runner:
 
     def _nearest_deadline(self) -> float:
         with self._lock:
-            deadlines = [e.deadline for e, _ in self._running.values() if e.deadline]
+            deadlines = [e.deadline for e in self._running.values() if e.deadline]
         return min(deadlines, default=0.0)
 
     def _enforce_timeouts(self, now: float) -> None:
         with self._lock:
-            overdue = [e for e, _ in self._running.values()
+            overdue = [e for e in self._running.values()
                        if e.deadline is not None and now >= e.deadline]
         for execution in overdue:
             if not execution.resolve():
@@ -237,11 +228,9 @@ class Runner:
         while, and the worker does not wait for it.
         """
         execution.interrupt(exception)
+        self.slots.replace(execution)
         with self._lock:
-            entry = self._running.pop(execution.job.id, None)
-            if entry is not None:
-                entry[1].retire()
-                self._idle.append(self._new_slot())
+            self._running.pop(execution.job.id, None)
         self._wake.set()
 
     # -- shutdown ------------------------------------------------------------------------
@@ -256,7 +245,7 @@ class Runner:
             self._wake.wait(min(0.05, max(0.0, deadline - time.monotonic())))
             self._wake.clear()
         with self._lock:
-            leftovers = [execution for execution, _ in self._running.values()]
+            leftovers = list(self._running.values())
         for execution in leftovers:
             if execution.resolve():
                 job = execution.job
