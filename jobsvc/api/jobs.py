@@ -14,6 +14,7 @@ from ..models import JobStatus
 from ..store import JobStore, NewJob
 from .body import read_json
 from .limits import admit
+from .quickload import quick_load
 from .schemas import (
     CreateBatchSchema,
     CreatedSchema,
@@ -63,7 +64,8 @@ def _single_valued_args() -> dict[str, str]:
 
 def _new_job(fields: dict[str, Any]) -> NewJob:
     config = current_app.config
-    payload_size = len(json.dumps(fields["payload"], separators=(",", ":")))
+    payload_json = json.dumps(fields["payload"], separators=(",", ":"))
+    payload_size = len(payload_json)
     if payload_size > config["JOBSVC_MAX_PAYLOAD_BYTES"]:
         raise ValidationFailed(
             {"payload": [f"Is {payload_size} bytes as JSON; the limit is "
@@ -73,7 +75,12 @@ def _new_job(fields: dict[str, Any]) -> NewJob:
         fields["max_attempts"] = config["JOBSVC_MAX_ATTEMPTS"]
     if fields["timeout_seconds"] is None and config["JOBSVC_DEFAULT_TIMEOUT_SECONDS"] > 0:
         fields["timeout_seconds"] = config["JOBSVC_DEFAULT_TIMEOUT_SECONDS"]
-    return NewJob(**fields)
+    return NewJob(**fields, payload_json=payload_json)
+
+
+def _load_job(item: Any) -> NewJob:
+    fields = quick_load(item, current_app.extensions["jobsvc.job_types"])
+    return _new_job(fields if fields is not None else _load(_create_schema(), item))
 
 
 def _create_schema() -> CreateJobSchema:
@@ -93,7 +100,7 @@ def _body() -> Any:
 @bp.post("")
 def create_job() -> tuple[Response, int, dict[str, str]]:
     """Enqueue one job."""
-    new_job = _new_job(_load(_create_schema(), _body()))
+    new_job = _load_job(_body())
     admit([new_job])
     (job_id,) = _store().enqueue([new_job])
     body = _created.dump({"id": job_id, "status": JobStatus.PENDING})
@@ -107,19 +114,19 @@ def create_jobs() -> tuple[Response, int]:
     limit = current_app.config["JOBSVC_MAX_BATCH_JOBS"]
     if not 1 <= len(items) <= limit:
         raise ValidationFailed({"jobs": [f"Must hold 1 to {limit} jobs; it holds {len(items)}."]})
-    schema = _create_schema()
     new_jobs, errors = [], {}
     for index, item in enumerate(items):
         try:
-            new_jobs.append(_new_job(_load(schema, item)))
+            new_jobs.append(_load_job(item))
         except ValidationFailed as exc:
             errors[str(index)] = exc.extra["errors"]
     if errors:
         raise ValidationFailed({"jobs": errors})
     admit(new_jobs)
     ids = _store().enqueue(new_jobs)
-    created = [{"id": job_id, "status": JobStatus.PENDING} for job_id in ids]
-    return jsonify({"jobs": _created.dump(created, many=True)}), 201
+    # CreatedSchema's shape, built directly: dumping it per job cost a tenth of the request.
+    status = JobStatus.PENDING.value
+    return jsonify({"jobs": [{"id": job_id, "status": status} for job_id in ids]}), 201
 
 
 @bp.get("/<jobid:job_id>")

@@ -41,7 +41,9 @@ _FIELDS = ("type", "payload", "queue", "priority", "max_attempts", "timeout_seco
 def batch_parameter(new_jobs: Sequence[NewJob]) -> str:
     """Return the JSON document that carries ``new_jobs`` into the statement."""
     return json.dumps([
-        {"type": job.type, "payload": json.dumps(job.payload), "queue": job.queue,
+        {"type": job.type,
+         "payload": job.payload_json if job.payload_json is not None else json.dumps(job.payload),
+         "queue": job.queue,
          "priority": job.priority, "max_attempts": job.max_attempts,
          "timeout_seconds": job.timeout_seconds,
          "run_at": None if job.run_at is None else job.run_at.timestamp()}

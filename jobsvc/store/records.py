@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +20,7 @@ class NewJob:
     max_attempts: int
     run_at: datetime | None = None
     timeout_seconds: float | None = None
+    payload_json: str | None = field(default=None, compare=False)  # if the caller encoded it
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,55 @@
+"""Pooled PostgreSQL connections after the server dropped them: pinged when idle, not per use."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+
+from jobsvc.errors import DatabaseUnavailable
+from jobsvc.store import JobStore, NewJob
+from jobsvc.store import engine as engine_module
+
+JOB = NewJob(type="noop", payload={}, queue="default", priority=0, max_attempts=3)
+
+
+# SQLite has no server to drop a connection: these run on PostgreSQL only.
+pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+
+
+@pytest.fixture
+def pg_store(app):
+    with app.app_context():
+        from jobsvc.extensions import db
+
+        yield JobStore(db.engine)
+
+
+def _kill_pooled_connections(store: JobStore) -> None:
+    # What a server restart does to the pool: every connection it holds is dead.
+    plain = make_url(store.engine.url).set(drivername="postgresql")
+    with psycopg.connect(plain.render_as_string(hide_password=False), autocommit=True) as admin:
+        killed = admin.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                               "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                               ).fetchone()
+    assert killed and killed[0] >= 1
+
+
+def test_a_connection_dropped_while_idle_is_replaced_without_an_error(pg_store, monkeypatch):
+    monkeypatch.setattr(engine_module, "PING_AFTER_IDLE_SECONDS", 0.0)
+    pg_store.enqueue([JOB])
+    _kill_pooled_connections(pg_store)
+    (job_id,) = pg_store.enqueue([JOB])
+    assert pg_store.get(job_id).type == "noop"
+
+
+def test_a_connection_dropped_while_in_use_costs_one_unavailable_then_recovers(
+        pg_store, monkeypatch):
+    monkeypatch.setattr(engine_module, "PING_AFTER_IDLE_SECONDS", 3600.0)
+    pg_store.enqueue([JOB])
+    _kill_pooled_connections(pg_store)
+    with pytest.raises(DatabaseUnavailable):
+        pg_store.enqueue([JOB])
+    (job_id,) = pg_store.enqueue([JOB])
+    assert pg_store.get(job_id).status.value == "PENDING"
+    assert len(pg_store.list(limit=10)) == 2  # the failed enqueue stored nothing
