@@ -17,7 +17,6 @@ from .limits import admit
 from .quickload import quick_load
 from .schemas import (
     CreateBatchSchema,
-    CreatedSchema,
     CreateJobSchema,
     JobDetailSchema,
     JobSchema,
@@ -29,7 +28,6 @@ bp = Blueprint("jobs", __name__, url_prefix="/jobs")
 JOB_ID_PATTERN = re.compile(r"^[0-9]{1,19}$")
 JOB_ID_MAX = 2**63 - 1
 
-_created = CreatedSchema()
 _job = JobSchema()
 _job_detail = JobDetailSchema()
 _list_query = ListQuerySchema()
@@ -103,7 +101,7 @@ def create_job() -> tuple[Response, int, dict[str, str]]:
     new_job = _load_job(_body())
     admit([new_job])
     (job_id,) = _store().enqueue([new_job])
-    body = _created.dump({"id": job_id, "status": JobStatus.PENDING})
+    body = {"id": job_id, "status": JobStatus.PENDING.value}  # CreatedSchema's shape
     return jsonify(body), 201, {"Location": url_for("jobs.get_job", job_id=job_id)}
 
 

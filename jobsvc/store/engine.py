@@ -22,7 +22,8 @@ logger = logging.getLogger(__name__)
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 PING_AFTER_IDLE_SECONDS = 2.0  # a pooled PostgreSQL connection idle this long is pinged
 _IDLE_SINCE = "jobsvc_idle_since"
-WRITE_OPTION = "jobsvc_write"
+WRITE_OPTION = "jobsvc_write"  # True: BEGIN IMMEDIATE; SINGLE_STATEMENT: no BEGIN at all
+SINGLE_STATEMENT = "single statement"
 
 _WRITER_LOCKS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
 _WRITER_LOCKS_GUARD = threading.Lock()
@@ -106,6 +107,8 @@ def _sqlite_on_begin(connection: Connection) -> None:
     # A deferred transaction that reads and then writes fails at once with "database is locked"
     # when another writer got there first, whatever busy_timeout says; IMMEDIATE waits instead.
     write = connection.get_execution_options().get(WRITE_OPTION, False)
+    if write == SINGLE_STATEMENT:
+        return  # the statement is its own transaction (see one_statement)
     connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
@@ -132,12 +135,16 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
 def one_statement(engine: Engine) -> Iterator[Connection]:
     """Yield a connection for a single writing statement, which is atomic by itself.
 
-    PostgreSQL runs it in autocommit: no BEGIN and COMMIT round trips around it (a statement's
-    row locks and its trigger's NOTIFY still commit with it). SQLite keeps BEGIN IMMEDIATE.
+    Both engines run it in autocommit: no BEGIN and COMMIT around it (PostgreSQL: two round
+    trips; its row locks and its trigger's NOTIFY still commit with it). A writing statement
+    in SQLite takes the write lock when it starts, as BEGIN IMMEDIATE would, and waits for it
+    under busy_timeout the same way.
     """
-    if engine.dialect.name != "postgresql":
-        with write_transaction(engine) as connection:
+    if engine.dialect.name == "sqlite":
+        with _writer_lock(engine), engine.connect() as connection:
+            connection.execution_options(**{WRITE_OPTION: SINGLE_STATEMENT})
             yield connection
+            connection.commit()  # a no-op for the driver: nothing began
         return
     with engine.connect() as connection:
         yield connection.execution_options(isolation_level="AUTOCOMMIT")

@@ -23,15 +23,16 @@ from sqlalchemy import (
     column,
     func,
     insert,
-    literal,
+    literal_column,
     select,
     type_coerce,
 )
 from sqlalchemy.engine import Dialect
 
-from ..models import Job, JobStatus
+from ..models import Job
 from ..timestamps import UTCDateTime, db_now
 from .records import NewJob
+from .sql import PENDING
 
 jobs = Job.__table__
 
@@ -64,7 +65,8 @@ def _postgresql_rows() -> tuple[Any, Any, Any, Any]:
 def _sqlite_rows() -> tuple[Any, Any, Any, Any]:
     each = func.json_each(bindparam("batch", type_=Text)).table_valued(
         "value", column("key", Integer)).alias("e")
-    values = {name: func.json_extract(each.c.value, f"$.{name}").label(name)
+    # Paths as literals: the statement's one bound parameter is the batch (see DriverStatement).
+    values = {name: func.json_extract(each.c.value, literal_column(f"'$.{name}'")).label(name)
               for name in _FIELDS}
 
     class Columns:
@@ -83,7 +85,7 @@ def insert_statement(dialect: Dialect) -> Any:
     rows = select(
         c.type, payload, c.queue, c.priority, c.max_attempts, c.timeout_seconds,
         func.coalesce(run_at, db_now()), db_now(), db_now(),
-        literal(JobStatus.PENDING.value), literal(0),
+        PENDING, literal_column("0"),
     ).select_from(source)
     if dialect.name == "sqlite":
         rows = rows.order_by(c.position)
