@@ -11,7 +11,7 @@ from .conftest import FaultService, size
 WORKERS = 4
 CONCURRENCY = "4"
 JOBS = size(300, 5000)
-KILL_EVERY_SECONDS = size(1.5, 3.0)
+KILL_EVERY_SECONDS = size(1.5, 1.0)  # the full drain takes about 9 s: several kills
 WORK_SECONDS = size(0.2, 0.02)  # small: the drain outlasts several kills
 SETTLE_TIMEOUT_SECONDS = size(90, 600)
 LEASE = {"JOBSVC_LEASE_SECONDS": "2", "JOBSVC_HEARTBEAT_SECONDS": "0.4"}
