@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import psycopg
 import pytest
+from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
 from jobsvc.errors import DatabaseUnavailable
-from jobsvc.store import JobStore, NewJob
+from jobsvc.store import JobStore, NewJob, configure_engine, engine_options
 from jobsvc.store import engine as engine_module
 
 JOB = NewJob(type="noop", payload={}, queue="default", priority=0, max_attempts=3)
 
 
 # SQLite has no server to drop a connection: these run on PostgreSQL only.
-pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+on_postgresql = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 
 
 @pytest.fixture
@@ -35,6 +36,7 @@ def _kill_pooled_connections(store: JobStore) -> None:
     assert killed and killed[0] >= 1
 
 
+@on_postgresql
 def test_a_connection_dropped_while_idle_is_replaced_without_an_error(pg_store, monkeypatch):
     monkeypatch.setattr(engine_module, "PING_AFTER_IDLE_SECONDS", 0.0)
     pg_store.enqueue([JOB])
@@ -43,6 +45,7 @@ def test_a_connection_dropped_while_idle_is_replaced_without_an_error(pg_store, 
     assert pg_store.get(job_id).type == "noop"
 
 
+@on_postgresql
 def test_a_connection_dropped_while_in_use_costs_one_unavailable_then_recovers(
         pg_store, monkeypatch):
     monkeypatch.setattr(engine_module, "PING_AFTER_IDLE_SECONDS", 3600.0)
@@ -53,3 +56,14 @@ def test_a_connection_dropped_while_in_use_costs_one_unavailable_then_recovers(
     (job_id,) = pg_store.enqueue([JOB])
     assert pg_store.get(job_id).status.value == "PENDING"
     assert len(pg_store.list(limit=10)) == 2  # the failed enqueue stored nothing
+
+
+def test_enqueue_without_a_server_is_unavailable_not_a_driver_error():
+    url = "postgresql+psycopg://postgres@127.0.0.1:9/nowhere"  # port 9 (discard): refused
+    engine = create_engine(url, **engine_options(url))
+    configure_engine(engine)
+    try:
+        with pytest.raises(DatabaseUnavailable):
+            JobStore(engine).enqueue([JOB])
+    finally:
+        engine.dispose()

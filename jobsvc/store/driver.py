@@ -1,10 +1,11 @@
-"""A statement compiled once to the driver's SQL and run on the DBAPI cursor of a connection.
+"""A statement compiled once to the driver's SQL and run on a pooled DBAPI connection.
 
 For the API's hottest statement (the enqueue), SQLAlchemy's per-execution work (compiled cache
-lookup, execution context, result object, events) cost about 70 us, a third of a single
-``POST /jobs`` on SQLite. The connection, its transaction and its pool stay SQLAlchemy's; only
-the one statement goes to the driver. Errors come back as SQLAlchemy's own exception classes,
-with a lost connection invalidated, so ``translate_errors`` treats them as before.
+lookup, execution context, result object, events, the ``Connection`` and its transaction) cost
+about 120 us, half of a single ``POST /jobs`` on SQLite. The pool (and its checkout ping) stays
+SQLAlchemy's; the one statement, which is its own transaction, goes to the driver in autocommit.
+Errors come back as SQLAlchemy's own exception classes, and a lost connection discards the pool
+as SQLAlchemy would, so ``translate_errors`` treats them as before.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import DBAPIError
+
+from .engine import writer_lock
 
 
 @dataclass(frozen=True)
@@ -25,7 +28,7 @@ class DriverStatement:
     positional_names: tuple[str, ...] | None  # None: the driver takes named parameters
 
     @classmethod
-    def compile(cls, statement: Any, dialect: Dialect) -> DriverStatement:
+    def from_statement(cls, statement: Any, dialect: Dialect) -> DriverStatement:
         """Compile ``statement``, whose bound parameters must all be given at execution."""
         compiled = statement.compile(dialect=dialect)
         names = tuple(compiled.positiontup) if compiled.positional else None
@@ -37,24 +40,50 @@ class DriverStatement:
         return tuple(values[name] for name in self.positional_names)
 
 
-def fetch_all(connection: Connection, statement: DriverStatement,
-              values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-    """Run ``statement`` with ``values`` inside ``connection``'s transaction; return its rows."""
-    dialect = connection.dialect
-    dbapi_connection = connection.connection.dbapi_connection
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute(statement.sql, statement.parameters(values))
-        return cursor.fetchall()
-    except dialect.loaded_dbapi.Error as exc:
-        lost = dialect.is_disconnect(exc, dbapi_connection, cursor)
-        if lost:
-            # As SQLAlchemy does on a disconnect: this connection, and every other one pooled
-            # before it (a server restart killed them all), must not be handed out again.
-            connection.invalidate(exc)
-            connection.engine.dispose()
-        raise DBAPIError.instance(statement.sql, None, exc, dialect.loaded_dbapi.Error,
-                                  hide_parameters=True, connection_invalidated=lost,
-                                  dialect=dialect) from exc
-    finally:
-        cursor.close()
+def fetch_all_autocommit(engine: Engine, statement: DriverStatement,
+                         values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    """Run ``statement`` as its own transaction on a pooled connection; return its rows."""
+    dialect = engine.dialect
+    postgresql = dialect.name == "postgresql"
+    with writer_lock(engine):
+        try:
+            pooled = engine.raw_connection()
+        except dialect.loaded_dbapi.Error as exc:  # no server: Engine.connect would wrap it too
+            raise _wrapped(exc, statement, dialect, lost=False) from exc
+        try:
+            # SQLite connections are in autocommit already (isolation_level None, see engine.py).
+            if postgresql:
+                pooled.driver_connection.autocommit = True
+            cursor = pooled.cursor()
+            try:
+                cursor.execute(statement.sql, statement.parameters(values))
+                return cursor.fetchall()
+            finally:
+                cursor.close()
+        except dialect.loaded_dbapi.Error as exc:
+            lost = dialect.is_disconnect(exc, pooled.dbapi_connection, None)
+            if lost:
+                # As SQLAlchemy does on a disconnect: this connection, and every other one
+                # pooled before it (a server restart killed them all), must not be reused.
+                pooled.invalidate(exc)
+                engine.dispose()
+            raise _wrapped(exc, statement, dialect, lost=lost) from exc
+        finally:
+            _give_back(pooled, dialect, reset_autocommit=postgresql)
+
+
+def _wrapped(exc: Exception, statement: DriverStatement, dialect: Dialect, *,
+             lost: bool) -> DBAPIError:
+    # SQLAlchemy's own class for the driver's error (OperationalError, IntegrityError...).
+    return DBAPIError.instance(statement.sql, None, exc, dialect.loaded_dbapi.Error,
+                               hide_parameters=True, connection_invalidated=lost,
+                               dialect=dialect)
+
+
+def _give_back(pooled: Any, dialect: Dialect, *, reset_autocommit: bool) -> None:
+    if reset_autocommit and pooled.is_valid:
+        try:
+            pooled.driver_connection.autocommit = False  # as the pool's other users expect
+        except dialect.loaded_dbapi.Error as exc:
+            pooled.invalidate(exc)  # a connection that cannot say even that is not reused
+    pooled.close()

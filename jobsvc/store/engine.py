@@ -112,7 +112,8 @@ def _sqlite_on_begin(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
-def _writer_lock(engine: Engine) -> AbstractContextManager[Any]:
+def writer_lock(engine: Engine) -> AbstractContextManager[Any]:
+    """Serialise this process's SQLite writers (a no-op context on PostgreSQL)."""
     # SQLite has one writer. Threads of one process (a worker's claim loop and its completer)
     # that met at BEGIN IMMEDIATE would wait in SQLite's busy handler, which sleeps 1, 2, 5,
     # 10... ms between tries; queueing on a lock hands the database over the moment it is free.
@@ -125,7 +126,7 @@ def _writer_lock(engine: Engine) -> AbstractContextManager[Any]:
 @contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
     """Yield a connection inside a transaction that will write (SQLite: BEGIN IMMEDIATE)."""
-    with _writer_lock(engine), engine.connect() as connection:
+    with writer_lock(engine), engine.connect() as connection:
         connection.execution_options(**{WRITE_OPTION: True})
         with connection.begin():
             yield connection
@@ -141,7 +142,7 @@ def one_statement(engine: Engine) -> Iterator[Connection]:
     under busy_timeout the same way.
     """
     if engine.dialect.name == "sqlite":
-        with _writer_lock(engine), engine.connect() as connection:
+        with writer_lock(engine), engine.connect() as connection:
             connection.execution_options(**{WRITE_OPTION: SINGLE_STATEMENT})
             yield connection
             connection.commit()  # a no-op for the driver: nothing began

@@ -12,8 +12,8 @@ from sqlalchemy.engine import Connection, Engine, Row
 from ..errors import InvalidTransition, JobNotFound
 from ..models import Job, JobStatus
 from ..timestamps import db_now
-from .driver import DriverStatement, fetch_all
-from .engine import one_statement, read_transaction, translate_errors, write_transaction
+from .driver import DriverStatement, fetch_all_autocommit
+from .engine import read_transaction, translate_errors, write_transaction
 from .insertion import batch_parameter, insert_statement
 from .notify import notify_queues
 from .records import JobRecord, NewJob
@@ -33,7 +33,8 @@ class JobStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._insert = DriverStatement.compile(insert_statement(engine.dialect), engine.dialect)
+        self._insert = DriverStatement.from_statement(insert_statement(engine.dialect),
+                                                      engine.dialect)
 
     @translate_errors
     def enqueue(self, jobs_to_add: Sequence[NewJob]) -> list[int]:
@@ -42,8 +43,8 @@ class JobStore:
             return []
         # No notify_queues here: on PostgreSQL the insert trigger of migration 0002 sends one
         # NOTIFY per statement and queue within this round trip; SQLite workers see the commit.
-        with one_statement(self.engine) as connection:
-            rows = fetch_all(connection, self._insert, {"batch": batch_parameter(jobs_to_add)})
+        rows = fetch_all_autocommit(self.engine, self._insert,
+                                    {"batch": batch_parameter(jobs_to_add)})
         return sorted(row[0] for row in rows)  # ids rise in the batch's order
 
     @translate_errors
