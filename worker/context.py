@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -17,7 +17,19 @@ class JobContext:
     type: str
     worker_id: str
     lease_token: str = ""  # names this attempt; a write after the lease is lost is fenced out
-    stop_requested: threading.Event = field(default_factory=threading.Event, compare=False)
+
+    @property
+    def stop_requested(self) -> threading.Event:
+        """Set when the attempt must stop (timeout, cancel, lost lease); a handler may poll it.
+
+        Made on first use: an Event (a Condition and its lock) per attempt was a tenth of a
+        no-op job's cost, and most handlers never look. ``dict.setdefault`` is atomic, so the
+        handler and the runner always share one Event.
+        """
+        event = self.__dict__.get("_stop_requested")
+        if event is None:
+            event = self.__dict__.setdefault("_stop_requested", threading.Event())
+        return event
 
     @property
     def is_last_attempt(self) -> bool:

@@ -119,11 +119,11 @@ def run_handler(job: ClaimedJob, context: JobContext, registry: HandlerRegistry,
         # it must not end the slot's thread and leave the job RUNNING under a live heartbeat.
         return failure(job, exc, permanent=False, traceback_limit=traceback_limit)
     try:
-        json.dumps(result, allow_nan=False)
+        result_json = json.dumps(result, allow_nan=False)  # encoded once: the store reuses it
     except (TypeError, ValueError) as exc:
         return failure(job, TypeError(f"the handler's result is not JSON: {exc}"),
                        permanent=True, traceback_limit=traceback_limit, with_traceback=False)
-    return Succeeded(lease=job.lease, result=result)
+    return Succeeded(lease=job.lease, result=result, result_json=result_json)
 
 
 class SlotPool:

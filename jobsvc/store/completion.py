@@ -38,7 +38,8 @@ def batch_parameter(outcomes: Sequence[Succeeded]) -> str:
     """Return the JSON document that carries ``outcomes`` into the statement."""
     return json.dumps([
         {"job_id": o.lease.job_id, "token": o.lease.token,
-         "result": json.dumps(o.result, allow_nan=False)}
+         "result": (o.result_json if o.result_json is not None
+                    else json.dumps(o.result, allow_nan=False))}
         for o in outcomes
     ])
 

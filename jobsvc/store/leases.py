@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import bindparam, select, tuple_, update
+from sqlalchemy import bindparam, select, tuple_, type_coerce, update
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.types import NullType
 
 from ..models import Job, JobStatus
 from ..retry import RetryPolicy
@@ -62,13 +64,18 @@ def _claim_statement(*, in_queues: bool) -> Any:
             started_at=db_now(),
             updated_at=db_now(),
         )
+        # In ClaimedJob's field order, then the sort keys; run_at raw (a datetime on
+        # PostgreSQL, epoch seconds on SQLite): it is only compared, never shown.
         .returning(jobs.c.id, jobs.c.type, jobs.c.queue, jobs.c.payload, jobs.c.attempts,
                    jobs.c.max_attempts, jobs.c.timeout_seconds, jobs.c.priority,
-                   jobs.c.run_at)
+                   type_coerce(jobs.c.run_at, NullType()))
     )
 
 
 _CLAIM_ANY_QUEUE = _claim_statement(in_queues=False)
+_JOB_FIELDS = 7  # the returned columns that are ClaimedJob's fields, in order
+_PRIORITY = itemgetter(7)
+_AGE = itemgetter(8, 0)  # run_at, id
 _CLAIM_IN_QUEUES = _claim_statement(in_queues=True)
 
 
@@ -101,13 +108,11 @@ class LeaseStore:
             statement, params["queues"] = _CLAIM_IN_QUEUES, list(queues)
         with one_statement(self.engine) as connection:
             rows = connection.execute(statement, params).all()
-        rows.sort(key=lambda row: (-row.priority, row.run_at, row.id))
-        return [
-            ClaimedJob(id=row.id, type=row.type, queue=row.queue, payload=row.payload,
-                       attempt=row.attempts, max_attempts=row.max_attempts,
-                       timeout_seconds=row.timeout_seconds, lease_token=token)
-            for row in rows
-        ]
+        # UPDATE ... RETURNING has no order: sort by age, then (a stable sort, reversed
+        # stably) by priority, with C-level keys: a Python key per row cost more than the sort.
+        rows.sort(key=_AGE)
+        rows.sort(key=_PRIORITY, reverse=True)
+        return [ClaimedJob(*row[:_JOB_FIELDS], lease_token=token) for row in rows]
 
     @translate_errors
     def heartbeat(self, leases: Sequence[Lease], lease_seconds: float) -> set[int]:

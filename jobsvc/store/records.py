@@ -82,6 +82,7 @@ class Succeeded:
 
     lease: Lease
     result: Any
+    result_json: str | None = None  # ``result`` as JSON text, when the caller has encoded it
 
 
 @dataclass(frozen=True)
