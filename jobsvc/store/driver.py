@@ -11,7 +11,7 @@ as SQLAlchemy would, so ``translate_errors`` treats them as before.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.engine import Dialect, Engine
@@ -26,18 +26,23 @@ class DriverStatement:
 
     sql: str
     positional_names: tuple[str, ...] | None  # None: the driver takes named parameters
+    fixed: Mapping[str, Any] = field(default_factory=dict)  # values the statement itself bound
 
     @classmethod
     def from_statement(cls, statement: Any, dialect: Dialect) -> DriverStatement:
-        """Compile ``statement``, whose bound parameters must all be given at execution."""
+        """Compile ``statement``; its bound parameters without a value must all be given at
+        execution (the dialect's own, such as SQLite's ``OFFSET 0``, are kept)."""
         compiled = statement.compile(dialect=dialect)
         names = tuple(compiled.positiontup) if compiled.positional else None
-        return cls(str(compiled), names)
+        fixed = {name: bind.value for name, bind in compiled.binds.items() if not bind.required}
+        return cls(str(compiled), names, fixed)
 
     def parameters(self, values: Mapping[str, Any]) -> Any:
         if self.positional_names is None:
-            return values
-        return tuple(values[name] for name in self.positional_names)
+            return {**self.fixed, **values} if self.fixed else values
+        fixed = self.fixed
+        return tuple(values[name] if name in values else fixed[name]
+                     for name in self.positional_names)
 
 
 def fetch_all_autocommit(engine: Engine, statement: DriverStatement,

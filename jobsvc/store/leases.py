@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Sequence
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import bindparam, select, tuple_, type_coerce, update
+from sqlalchemy import bindparam, literal_column, select, tuple_, type_coerce, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.types import NullType
 
@@ -16,6 +17,7 @@ from ..models import Job, JobStatus
 from ..retry import RetryPolicy
 from ..timestamps import db_now, db_now_plus
 from .completion import batch_parameter, complete_statement
+from .driver import DriverStatement, fetch_all_autocommit
 from .engine import one_statement, translate_errors, write_transaction
 from .notify import notify_queues
 from .records import ClaimedJob, Failed, Lease, Outcome, Released, Rescued, Succeeded
@@ -41,8 +43,12 @@ def _fenced(lease: Lease) -> Any:
 _CLEAR_LEASE = {"lease_token": None, "lease_expires_at": None}
 
 
-def _claim_statement(*, in_queues: bool) -> Any:
-    # Built once: building and cache-keying a statement per call cost more than running it.
+def _claim_statement(queue_count: int | None) -> Any:
+    """The claim for any queue (``None``) or for ``queue_count`` named queues.
+
+    One bound name per queue (``queue_0``...) rather than an expanding IN: the statement is then
+    compiled once to the driver's SQL (see ``DriverStatement``) instead of re-rendered per call.
+    """
     ready = (
         select(jobs.c.id)
         .where(jobs.c.status == PENDING, jobs.c.run_at <= db_now())
@@ -50,14 +56,15 @@ def _claim_statement(*, in_queues: bool) -> Any:
         .limit(bindparam("limit"))
         .with_for_update(skip_locked=True)
     )
-    if in_queues:
-        ready = ready.where(jobs.c.queue.in_(bindparam("queues", expanding=True)))
+    if queue_count is not None:
+        ready = ready.where(jobs.c.queue.in_(
+            [bindparam(f"queue_{index}") for index in range(queue_count)]))
     return (
         update(jobs)
         .where(jobs.c.id.in_(ready.scalar_subquery()))
-        .values(
-            status=JobStatus.RUNNING,
-            attempts=jobs.c.attempts + 1,
+        .values(  # constants as literals: the driver statement binds only the names above
+            status=RUNNING,
+            attempts=jobs.c.attempts + literal_column("1"),
             lease_token=bindparam("claim_token"),
             locked_by=bindparam("claim_worker"),
             lease_expires_at=db_now_plus(bindparam("lease")),
@@ -72,11 +79,10 @@ def _claim_statement(*, in_queues: bool) -> Any:
     )
 
 
-_CLAIM_ANY_QUEUE = _claim_statement(in_queues=False)
 _JOB_FIELDS = 7  # the returned columns that are ClaimedJob's fields, in order
+_PAYLOAD = 3
 _PRIORITY = itemgetter(7)
 _AGE = itemgetter(8, 0)  # run_at, id
-_CLAIM_IN_QUEUES = _claim_statement(in_queues=True)
 
 
 def _storable_text(text: str) -> str:
@@ -92,6 +98,9 @@ class LeaseStore:
         self.engine = engine
         self.retry_policy = retry_policy
         self._complete = complete_statement(engine.dialect)
+        self._claims: dict[int | None, DriverStatement] = {}  # by number of queues
+        # psycopg decodes json columns itself; sqlite3 hands back the text.
+        self._decode_payload = engine.dialect.name == "sqlite"
 
     @translate_errors
     def claim(
@@ -103,16 +112,29 @@ class LeaseStore:
         token = uuid.uuid4().hex  # one per claim: (id, token) names exactly one attempt
         params: dict[str, Any] = {"limit": limit, "claim_token": token,
                                   "claim_worker": worker_id, "lease": lease_seconds}
-        statement = _CLAIM_ANY_QUEUE
         if queues is not None:
-            statement, params["queues"] = _CLAIM_IN_QUEUES, list(queues)
-        with one_statement(self.engine) as connection:
-            rows = connection.execute(statement, params).all()
+            params.update((f"queue_{index}", name) for index, name in enumerate(queues))
+        # One statement in autocommit, on the driver: the worker's hottest round trip, where
+        # SQLAlchemy's execution path (and re-rendering the IN list) cost more than the database.
+        rows = fetch_all_autocommit(self.engine, self._claim_sql(queues), params)
         # UPDATE ... RETURNING has no order: sort by age, then (a stable sort, reversed
         # stably) by priority, with C-level keys: a Python key per row cost more than the sort.
         rows.sort(key=_AGE)
         rows.sort(key=_PRIORITY, reverse=True)
+        if self._decode_payload:
+            return [ClaimedJob(*row[:_PAYLOAD], json.loads(row[_PAYLOAD]),
+                               *row[_PAYLOAD + 1:_JOB_FIELDS], lease_token=token)
+                    for row in rows]
         return [ClaimedJob(*row[:_JOB_FIELDS], lease_token=token) for row in rows]
+
+    def _claim_sql(self, queues: Sequence[str] | None) -> DriverStatement:
+        key = None if queues is None else len(queues)
+        statement = self._claims.get(key)
+        if statement is None:  # a worker serves one list of queues: built once per worker
+            statement = DriverStatement.from_statement(_claim_statement(key),
+                                                       self.engine.dialect)
+            self._claims[key] = statement
+        return statement
 
     @translate_errors
     def heartbeat(self, leases: Sequence[Lease], lease_seconds: float) -> set[int]:
