@@ -96,13 +96,17 @@ def _body() -> Any:
 
 
 @bp.post("")
-def create_job() -> tuple[Response, int, dict[str, str]]:
+def create_job() -> Response:
     """Enqueue one job."""
     new_job = _load_job(_body())
     admit([new_job])
     (job_id,) = _store().enqueue([new_job])
-    body = {"id": job_id, "status": JobStatus.PENDING.value}  # CreatedSchema's shape
-    return jsonify(body), 201, {"Location": url_for("jobs.get_job", job_id=job_id)}
+    # CreatedSchema's shape and get_job's URL, written directly: jsonify and url_for were a
+    # fifth of the request's own cost. job_id is an int, so the JSON needs no escaping.
+    body = f'{{"id":{job_id},"status":"{JobStatus.PENDING.value}"}}\n'
+    location = f"{request.script_root}{bp.url_prefix}/{job_id}"
+    return current_app.response_class(body, 201, {"Location": location},
+                                      mimetype="application/json")
 
 
 @bp.post("/batch")
