@@ -67,3 +67,16 @@ def test_enqueue_without_a_server_is_unavailable_not_a_driver_error():
             JobStore(engine).enqueue([JOB])
     finally:
         engine.dispose()
+
+
+def test_a_driver_statement_refuses_a_bound_value_that_needs_type_processing():
+    from sqlalchemy import update
+    from sqlalchemy.dialects import sqlite
+
+    from jobsvc.models import Job, JobStatus
+    from jobsvc.store.driver import DriverStatement
+
+    # The driver would get the Enum itself, not the text SQLAlchemy's Enum type would write.
+    statement = update(Job.__table__).values(status=JobStatus.DONE)
+    with pytest.raises(TypeError, match="status"):
+        DriverStatement.from_statement(statement, sqlite.dialect())

@@ -20,16 +20,18 @@ from sqlalchemy import (
     cast,
     column,
     func,
+    literal_column,
+    null,
     select,
     type_coerce,
     update,
 )
 from sqlalchemy.engine import Dialect
 
-from ..models import Job, JobStatus
+from ..models import Job
 from ..timestamps import db_now
 from .records import Succeeded
-from .sql import RUNNING
+from .sql import DONE, RUNNING
 
 jobs = Job.__table__
 
@@ -53,11 +55,10 @@ def _postgresql_rows() -> Any:
 
 def _sqlite_rows() -> Any:
     each = func.json_each(bindparam("batch", type_=Text)).table_valued("value").alias("e")
-    rows = select(
-        func.json_extract(each.c.value, "$.job_id").label("job_id"),
-        func.json_extract(each.c.value, "$.token").label("token"),
-        func.json_extract(each.c.value, "$.result").label("result"),
-    ).cte("v")
+    rows = select(*(  # paths as literals: the statement's one bound parameter is the batch
+        func.json_extract(each.c.value, literal_column(f"'$.{name}'")).label(name)
+        for name in ("job_id", "token", "result")
+    )).cte("v")
     # SQLite stores JSON as text already; a CAST would give it numeric affinity.
     return rows, type_coerce(rows.c.result, JSON)
 
@@ -69,7 +70,7 @@ def complete_statement(dialect: Dialect) -> Any:
         update(jobs)
         .where(jobs.c.id == rows.c.job_id, jobs.c.lease_token == rows.c.token,
                jobs.c.status == RUNNING)
-        .values(status=JobStatus.DONE, result=result, finished_at=db_now(),
-                updated_at=db_now(), lease_token=None, lease_expires_at=None)
+        .values(status=DONE, result=result, finished_at=db_now(),
+                updated_at=db_now(), lease_token=null(), lease_expires_at=null())
         .returning(jobs.c.id)
     )

@@ -19,6 +19,8 @@ from sqlalchemy.exc import DBAPIError
 
 from .engine import writer_lock
 
+_PLAIN_TYPES = (int, float, str, type(None))
+
 
 @dataclass(frozen=True)
 class DriverStatement:
@@ -34,7 +36,13 @@ class DriverStatement:
         execution (the dialect's own, such as SQLite's ``OFFSET 0``, are kept)."""
         compiled = statement.compile(dialect=dialect)
         names = tuple(compiled.positiontup) if compiled.positional else None
-        fixed = {name: bind.value for name, bind in compiled.binds.items() if not bind.required}
+        fixed = {name: bind.value for bind, name in compiled.bind_names.items()
+                 if not bind.required}
+        for name, value in fixed.items():
+            # The driver gets these as they are, without SQLAlchemy's type processing: plain
+            # values only (an Enum or a datetime would need it; write those as literals).
+            if type(value) not in _PLAIN_TYPES:
+                raise TypeError(f"bound value {name}={value!r} needs type processing")
         return cls(str(compiled), names, fixed)
 
     def parameters(self, values: Mapping[str, Any]) -> Any:

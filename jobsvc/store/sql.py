@@ -12,3 +12,4 @@ from ..models import JobStatus
 # don't either).
 PENDING = literal_column(f"'{JobStatus.PENDING.value}'")
 RUNNING = literal_column(f"'{JobStatus.RUNNING.value}'")
+DONE = literal_column(f"'{JobStatus.DONE.value}'")
