@@ -29,7 +29,7 @@ class Sizes:
 FULL = Sizes(
     w0_single_jobs=3000, w0_batch_jobs=20_000,
     w1_requests=3000, w1_batch_requests=20,
-    w2_jobs=20_000, w2_concurrency=(1, 8, 64, 128, 256), w2_repeats=3,
+    w2_jobs=20_000, w2_concurrency=(1, 8, 16, 32, 64, 128, 256), w2_repeats=3,
     w3_jobs=200, w3_rate_per_second=20.0, w3_idle_seconds=3.0,
     w4_ready_small=1000, w4_ready_large=1_000_000, w4_finished=500_000,
     w4_single_claims=200, w4_batches=5,
