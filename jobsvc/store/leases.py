@@ -158,9 +158,9 @@ class LeaseStore:
     @translate_errors
     def finish(self, outcomes: Sequence[Outcome]) -> list[int]:
         """Record attempts' outcomes in one transaction; return the ids whose lease was lost."""
-        succeeded = [o for o in outcomes if isinstance(o, Succeeded)]
         if not outcomes:
             return []
+        succeeded = [o for o in outcomes if isinstance(o, Succeeded)]
         if len(succeeded) == len(outcomes):
             # The hot path, a flush of successes: one statement, its own transaction, on the
             # driver (as the claim).
