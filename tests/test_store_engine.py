@@ -1,6 +1,10 @@
-"""Pooled PostgreSQL connections after the server dropped them: pinged when idle, not per use."""
+"""Connections: PostgreSQL's pooled ones after the server dropped them (pinged when idle, not per
+use), and SQLite's first ones while another process holds the file."""
 
 from __future__ import annotations
+
+import sqlite3
+import threading
 
 import psycopg
 import pytest
@@ -80,3 +84,26 @@ def test_a_driver_statement_refuses_a_bound_value_that_needs_type_processing():
     statement = update(Job.__table__).values(status=JobStatus.DONE)
     with pytest.raises(TypeError, match="status"):
         DriverStatement.from_statement(statement, sqlite.dialect())
+
+
+def test_a_sqlite_file_another_process_holds_is_switched_to_wal_once_it_is_free(tmp_path):
+    # What processes starting together on a new database meet: one holds the file's write lock
+    # while it is still in rollback journal mode (as a process does while switching it to WAL),
+    # another connects and asks for WAL, which SQLite refuses at once, without busy_timeout.
+    path = tmp_path / "jobsvc.sqlite3"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("CREATE TABLE existing (id INTEGER)")
+    holder.execute("BEGIN IMMEDIATE")  # the write lock until COMMIT
+    release = threading.Timer(0.3, holder.execute, ["COMMIT"])
+    url = f"sqlite:///{path}"
+    engine = create_engine(url, **engine_options(url))
+    configure_engine(engine)
+    release.start()
+    try:
+        with engine.connect() as connection:
+            mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
+    finally:
+        release.join()
+        holder.close()
+        engine.dispose()
+    assert mode == "wal"
