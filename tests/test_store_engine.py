@@ -8,12 +8,15 @@ import threading
 
 import psycopg
 import pytest
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, update
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import make_url
 
 from jobsvc.errors import DatabaseUnavailable
+from jobsvc.models import Job, JobStatus
 from jobsvc.store import JobStore, NewJob, configure_engine, engine_options
 from jobsvc.store import engine as engine_module
+from jobsvc.store.driver import DriverStatement
 
 JOB = NewJob(type="noop", payload={}, queue="default", priority=0, max_attempts=3)
 
@@ -74,12 +77,6 @@ def test_enqueue_without_a_server_is_unavailable_not_a_driver_error():
 
 
 def test_a_driver_statement_refuses_a_bound_value_that_needs_type_processing():
-    from sqlalchemy import update
-    from sqlalchemy.dialects import sqlite
-
-    from jobsvc.models import Job, JobStatus
-    from jobsvc.store.driver import DriverStatement
-
     # The driver would get the Enum itself, not the text SQLAlchemy's Enum type would write.
     statement = update(Job.__table__).values(status=JobStatus.DONE)
     with pytest.raises(TypeError, match="status"):

@@ -85,6 +85,11 @@ _PRIORITY = itemgetter(7)
 _AGE = itemgetter(8, 0)  # run_at, id
 
 
+def _lost_successes(succeeded: Sequence[Succeeded], kept: set[int]) -> list[int]:
+    """The ids of the successes the complete statement did not store: their lease was lost."""
+    return [o.lease.job_id for o in succeeded if o.lease.job_id not in kept]
+
+
 def _storable_text(text: str) -> str:
     # PostgreSQL text cannot hold NUL; an exception message with one must not cost the job its
     # real error (the outcome would be refused and replaced by a generic one).
@@ -166,15 +171,13 @@ class LeaseStore:
             # driver (as the claim).
             rows = fetch_all_autocommit(self.engine, self._complete_sql,
                                         {"batch": batch_parameter(succeeded)})
-            kept = {row[0] for row in rows}
-            return [o.lease.job_id for o in succeeded if o.lease.job_id not in kept]
+            return _lost_successes(succeeded, {row[0] for row in rows})
         lost: list[int] = []
         with write_transaction(self.engine) as connection:
-            if succeeded:
-                # The hot path: every success of the flush in one statement.
+            if succeeded:  # every success of the flush in one statement, as above
                 kept = set(connection.execute(self._complete,
                                               {"batch": batch_parameter(succeeded)}).scalars())
-                lost.extend(o.lease.job_id for o in succeeded if o.lease.job_id not in kept)
+                lost.extend(_lost_successes(succeeded, kept))
             released_queues: set[str] = set()
             for outcome in outcomes:
                 if isinstance(outcome, Succeeded):
