@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import tempfile
 import time
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from .databases import bench_database
 from .report import Report
-from .sizes import FULL, SMALL
+from .sizes import FULL, SMALL, Sizes
 from .workloads import Run, w0_ceiling, w1_enqueue, w2_drain, w3_latency, w4_backlog
 
 WORKLOADS: dict[str, Callable[[Run], None]] = {
@@ -38,6 +39,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--postgres-url", default=None,
                         help="a PostgreSQL server to create the bench's database on (default: "
                              "$JOBSVC_BENCH_POSTGRES_URL or $JOBSVC_TEST_POSTGRES_URL)")
+    parser.add_argument("--w2-concurrency", default=None,
+                        help="comma-separated --concurrency values W2 sweeps (default: the size's)")
+    parser.add_argument("--w2-workers", default=None,
+                        help="comma-separated worker-process counts W2 runs (default: 1,2)")
     parser.add_argument("--out-dir", type=Path, default=RESULTS_DIR,
                         help="where the JSON goes (default: bench/results)")
     return parser
@@ -48,10 +53,24 @@ def _postgres_url(given: str | None) -> str | None:
                          None)
 
 
+def _numbers(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split(",") if part.strip())
+
+
+def _with_overrides(sizes: Sizes, args: argparse.Namespace) -> Sizes:
+    """Return ``sizes`` with the W2 sweep narrowed as the command line asks."""
+    changes: dict[str, tuple[int, ...]] = {}
+    if args.w2_concurrency:
+        changes["w2_concurrency"] = _numbers(args.w2_concurrency)
+    if args.w2_workers:
+        changes["w2_workers"] = _numbers(args.w2_workers)
+    return dataclasses.replace(sizes, **changes)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the suite; return 1 if any workload failed or failed its own checks."""
     args = _parser().parse_args(argv)
-    sizes = SMALL if args.small else FULL
+    sizes = _with_overrides(SMALL if args.small else FULL, args)
     report = Report("small" if args.small else "full")
     selected = [name.strip().upper() for name in args.only.split(",") if name.strip()]
     admin_url = _postgres_url(args.postgres_url)

@@ -24,6 +24,7 @@ class Sizes:
     w4_finished: int
     w4_single_claims: int
     w4_batches: int
+    w2_workers: tuple[int, ...] = (1, 2)  # worker processes per W2 configuration
 
 
 FULL = Sizes(

@@ -14,7 +14,6 @@ from ..services import Services, peak_rss_mib
 from ..verify import done_exactly_once
 from . import Run
 
-WORKER_COUNTS = (1, 2)
 MEMORY_CONCURRENCY = 8  # the worker whose peak RSS the memory target is about
 POLL_SECONDS = 0.25
 DRAIN_TIMEOUT_SECONDS = 600.0
@@ -24,7 +23,7 @@ jobs = Job.__table__
 
 def run(bench: Run) -> None:
     """Measure jobs/s from the first claim to the last completion, per workers x concurrency."""
-    for workers in WORKER_COUNTS:
+    for workers in bench.sizes.w2_workers:
         best = 0.0
         for concurrency in bench.sizes.w2_concurrency:
             rates = [_drain_once(bench, workers, concurrency)
