@@ -85,7 +85,7 @@ class DatabaseUnavailable(JobsvcError):
 
 
 class SchemaBehind(JobsvcError):
-    """The database schema is older than this code; run `flask --app jobsvc db upgrade`."""
+    """The database schema is older than this code; apply its migrations first."""
 
 
 class TokenNameTaken(JobsvcError):

@@ -21,6 +21,9 @@ from .errors import SchemaBehind
 
 logger = logging.getLogger(__name__)
 
+# What an operator runs when the schema is behind (auto-migration off).
+SCHEMA_BEHIND_HINT = ("The database schema is older than this code; "
+                      "run `flask --app jobsvc db upgrade`.")
 # Any fixed 64-bit number works; all jobsvc processes on one database must agree on it.
 PG_MIGRATION_LOCK_KEY = int.from_bytes(hashlib.sha256(b"jobsvc-migrate").digest()[:8], "big",
                                        signed=True)
@@ -103,4 +106,4 @@ def _alembic_upgrade(engine: Engine) -> None:
 def require_current(engine: Engine) -> None:
     """Raise ``SchemaBehind`` unless the schema matches this code."""
     if pending_migrations(engine):
-        raise SchemaBehind()
+        raise SchemaBehind(SCHEMA_BEHIND_HINT)
