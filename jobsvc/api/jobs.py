@@ -40,7 +40,6 @@ _batch = CreateBatchSchema()
 # One encoder for every payload: json.dumps with arguments builds a new encoder per call.
 _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 
-
 LOCATION_HEADER = {"Location": {"schema": {"type": "string"}, "description": "The job's URL."}}
 JOB_ID_PARAMETER = {
     "name": "job_id", "in": "path", "required": True,
