@@ -13,7 +13,6 @@ from flask.testing import FlaskClient
 
 from jobsvc import create_app
 from jobsvc.api.auth import authorize
-from jobsvc.store import TokenStore
 from jobsvc.tokens import hash_token, new_token
 
 REQUESTS = 2000
@@ -43,7 +42,7 @@ def main(url: str) -> None:
     hooks.append(authorize)
     loopback = median_microseconds(client, path, None)
     token = new_token()
-    TokenStore(app.extensions["jobsvc.store"].engine).create("bench", hash_token(token), "read")
+    app.extensions["jobsvc"].services.tokens.create("bench", hash_token(token), "read")
     bearer = median_microseconds(client, path, {"Authorization": f"Bearer {token}"})
     print(f"{url.split(':')[0]}: median GET {{id}} over {REQUESTS}: no auth hook {no_hook:.0f} us, "
           f"loopback mode {loopback:.0f} us, bearer token {bearer:.0f} us")

@@ -5,69 +5,51 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
-
-from . import config as settings
-from .extensions import db, migrate
+if TYPE_CHECKING:
+    from flask import Flask
 
 logger = logging.getLogger(__name__)
 
 
-def create_app(test_config: Mapping[str, Any] | None = None, *, serve_http: bool = True) -> Flask:
-    """Create and configure the jobsvc Flask app.
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Create and configure the jobsvc Flask app on the services its config describes."""
+    # Imported here, not at the top: the worker imports jobsvc's modules and must not load Flask.
+    from flask import Flask
 
-    A worker passes ``serve_http=False``: it needs the config, the engine and the migrations,
-    not the blueprints, schemas, OpenAPI and metrics, whose imports would only cost it memory.
-    """
-    app = Flask(__name__, instance_relative_config=True)
+    from . import cli
+    from . import config as settings
+    from .api import register_api
+    from .extensions import db, migrate
+    from .schema import migrations_directory
+    from .services import build_services
+    from .store import engine_options
+
+    app = Flask(__name__, instance_path=settings.instance_path(),
+                instance_relative_config=True)
     app.config.from_mapping(settings.load(app.instance_path))
     if test_config is not None:
         app.config.from_mapping(test_config)
     app.config["MAX_CONTENT_LENGTH"] = app.config["JOBSVC_MAX_BODY_BYTES"]
     app.json.sort_keys = False  # type: ignore[attr-defined]
     os.makedirs(app.instance_path, exist_ok=True)
-    _configure_logging(app.config["JOBSVC_LOG_LEVEL"])
-
-    from .schema import migrations_directory
-    from .store import configure_engine, engine_options
-
+    configure_logging(app.config["JOBSVC_LOG_LEVEL"])
     app.config.setdefault(
         "SQLALCHEMY_ENGINE_OPTIONS", engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
     )
+    # Flask-SQLAlchemy makes the engine, so `flask db` (Flask-Migrate) and the API share it.
     db.init_app(app)
     migrate.init_app(app, db, directory=str(migrations_directory()))
     with app.app_context():
-        configure_engine(db.engine)
-        _init_store(app)
-    if not serve_http:
-        return app
-
-    from . import cli
-    from .api import register_api
-    from .errors import register_error_handlers
-
-    register_error_handlers(app)
-    register_api(app)
+        engine = db.engine
+    register_api(app, build_services(app.config, engine=engine))
     cli.init_app(app)
     return app
 
 
-def _init_store(app: Flask) -> None:
-    from .registry import load_handler_modules
-    from .schema import upgrade
-    from .store import JobStore
-
-    if app.config["JOBSVC_AUTO_MIGRATE"]:
-        upgrade(app, db.engine)
-    app.extensions["jobsvc.store"] = JobStore(db.engine)
-    handlers = app.config["JOBSVC_HANDLERS"]
-    # None means "any type": without JOBSVC_HANDLERS the API cannot know which types exist.
-    app.extensions["jobsvc.job_types"] = load_handler_modules(handlers) if handlers else None
-
-
-def _configure_logging(level: str) -> None:
+def configure_logging(level: str) -> None:
+    """Log to stderr at ``level`` unless the process configured logging already."""
     if not logging.getLogger().handlers:
         logging.basicConfig(level=level.upper(),
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")

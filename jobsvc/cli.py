@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 from flask.cli import AppGroup
 
+from .api.state import state
 from .errors import JobsvcError
 from .store import TokenStore
 from .tokens import SCOPES, TOKEN_NAME_PATTERN, format_scopes, hash_token, new_token, parse_scopes
@@ -16,7 +17,7 @@ jobs_cli.add_command(token_cli)
 
 
 def _tokens() -> TokenStore:
-    return current_app.extensions["jobsvc.tokens"]
+    return state().services.tokens
 
 
 def _scopes(ctx: click.Context, param: click.Parameter, value: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,6 +105,36 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 
+def instance_path() -> str:
+    """Return the instance folder: the one Flask picks for the ``jobsvc`` app, found without it.
+
+    The API and the worker must agree on it, since the default SQLite file lives there: the
+    checkout's ``instance/`` for a source checkout, ``<prefix>/var/jobsvc-instance`` once
+    installed.
+    """
+    package_path = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    prefix = _install_prefix(package_path)
+    if prefix is None:
+        return os.path.join(package_path, "instance")
+    return os.path.join(prefix, "var", "jobsvc-instance")
+
+
+def _install_prefix(package_path: str) -> str | None:
+    # Flask's own rule (flask.sansio.scaffold.find_package), for one package.
+    py_prefix = os.path.abspath(sys.prefix)
+    if Path(package_path).is_relative_to(py_prefix):
+        return py_prefix
+    site_parent, site_folder = os.path.split(package_path)
+    if site_folder.lower() != "site-packages":
+        return None
+    parent, folder = os.path.split(site_parent)
+    if folder.lower() == "lib":
+        return parent
+    if os.path.basename(parent).lower() == "lib":
+        return os.path.dirname(parent)
+    return site_parent
+
+
 def default_database_url(instance_path: str) -> str:
     """Return the SQLite URL every process of this checkout resolves to the same absolute file."""
     return f"sqlite:///{Path(instance_path).resolve() / 'jobsvc.sqlite3'}"
@@ -118,7 +149,7 @@ def normalize_database_url(url: str) -> str:
 
 
 def load(instance_path: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Return Flask config keys from the defaults and the environment."""
+    """Return config keys (Flask's names) from the defaults and the environment."""
     environ = os.environ if environ is None else environ
     config: dict[str, Any] = {}
     for setting in SETTINGS:

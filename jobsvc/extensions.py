@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy.orm import DeclarativeBase
 
-
-class Base(DeclarativeBase):
-    """Declarative base of jobsvc's tables."""
-
+from .models import Base
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()

@@ -7,9 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Enum, Index, Integer, String, Text, text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from .extensions import db
 from .timestamps import UTCDateTime, db_now
 
 # SQLite only makes INTEGER PRIMARY KEY an alias of its rowid (autoincrementing); BIGINT elsewhere.
@@ -29,10 +28,14 @@ class JobStatus(enum.StrEnum):
     CANCELLED = "CANCELLED"  # a client cancelled it before it finished (terminal)
 
 
+class Base(DeclarativeBase):
+    """Declarative base of jobsvc's tables (plain SQLAlchemy: the worker runs without Flask)."""
+
+
 TERMINAL_STATUSES = frozenset({JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED})
 
 
-class Job(db.Model):
+class Job(Base):
     """One unit of work, and everything known about its attempts."""
 
     __tablename__ = "jobs"
@@ -85,7 +88,7 @@ TOKEN_NAME_MAX = 64  # characters
 TOKEN_HASH_CHARS = 64  # hex digits of a SHA-256 digest
 
 
-class ApiToken(db.Model):
+class ApiToken(Base):
     """An API token: only its SHA-256 hash is kept, never the token itself."""
 
     __tablename__ = "api_tokens"

@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from alembic import command
+from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from flask import Flask
-from flask_migrate import upgrade as flask_migrate_upgrade
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
@@ -21,6 +21,9 @@ from .errors import SchemaBehind
 
 logger = logging.getLogger(__name__)
 
+# What an operator runs when the schema is behind (auto-migration off).
+SCHEMA_BEHIND_HINT = ("The database schema is older than this code; "
+                      "run `flask --app jobsvc db upgrade`.")
 # Any fixed 64-bit number works; all jobsvc processes on one database must agree on it.
 PG_MIGRATION_LOCK_KEY = int.from_bytes(hashlib.sha256(b"jobsvc-migrate").digest()[:8], "big",
                                        signed=True)
@@ -37,13 +40,15 @@ def migrations_directory() -> Path:
     raise FileNotFoundError("jobsvc's migrations folder is missing from this installation")
 
 
-def _heads() -> set[str]:
-    config_dir = migrations_directory()
-    from alembic.config import Config
+def _alembic_config() -> Config:
+    directory = migrations_directory()
+    config = Config(str(directory / "alembic.ini"))
+    config.set_main_option("script_location", str(directory))
+    return config
 
-    config = Config()
-    config.set_main_option("script_location", str(config_dir))
-    return set(ScriptDirectory.from_config(config).get_heads())
+
+def _heads() -> set[str]:
+    return set(ScriptDirectory.from_config(_alembic_config()).get_heads())
 
 
 def pending_migrations(engine: Engine) -> bool:
@@ -78,18 +83,27 @@ def _migration_lock(engine: Engine) -> Iterator[None]:
             fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
-def upgrade(app: Flask, engine: Engine) -> None:
+def upgrade(engine: Engine) -> None:
     """Apply pending migrations, safely when several processes start together."""
     if not pending_migrations(engine):
         return
     with _migration_lock(engine):
         if pending_migrations(engine):
             logger.info("applying database migrations")
-            with app.app_context():
-                flask_migrate_upgrade(directory=str(migrations_directory()))
+            _alembic_upgrade(engine)
+
+
+def _alembic_upgrade(engine: Engine) -> None:
+    # Alembic run directly on our engine, without a Flask app: the worker has none.
+    # migrations/env.py takes the connection from the config's attributes.
+    config = _alembic_config()
+    with engine.connect() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+        connection.commit()
 
 
 def require_current(engine: Engine) -> None:
     """Raise ``SchemaBehind`` unless the schema matches this code."""
     if pending_migrations(engine):
-        raise SchemaBehind()
+        raise SchemaBehind(SCHEMA_BEHIND_HINT)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-import time
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import text
 
-from jobsvc.store import TokenStore
 from jobsvc.tokens import format_scopes, hash_token, new_token, parse_scopes
 
 JOB = {"type": "test.echo", "payload": {}}
@@ -16,9 +15,19 @@ REMOTE = {"REMOTE_ADDR": "203.0.113.7"}
 CREATE_HINT = "flask --app jobsvc jobs token create"
 
 
+class FakeClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def _make_token(app, name: str = "ci", scopes: str = "enqueue,read,admin") -> str:
     token = new_token()
-    TokenStore(app.extensions["jobsvc.store"].engine).create(
+    app.extensions["jobsvc"].services.tokens.create(
         name, hash_token(token), format_scopes(parse_scopes(scopes)))
     return token
 
@@ -138,7 +147,7 @@ def test_rotation_keeps_every_live_token_working_until_revoked(client, app):
     old, new = _make_token(app, "old"), _make_token(app, "new")
     assert client.get("/jobs", headers=_bearer(old)).status_code == 200
     assert client.get("/jobs", headers=_bearer(new)).status_code == 200
-    assert TokenStore(app.extensions["jobsvc.store"].engine).revoke("old")
+    assert app.extensions["jobsvc"].services.tokens.revoke("old")
     assert client.get("/jobs", headers=_bearer(old)).status_code == 401
     assert client.get("/jobs", headers=_bearer(new)).status_code == 200
 
@@ -171,7 +180,7 @@ def test_cli_prints_the_token_once_on_the_last_line_and_revoke_ends_it(client, a
 def test_cli_rejects_bad_names_and_scopes(app, args):
     result = app.test_cli_runner().invoke(args=["jobs", "token", "create", *args])
     assert result.exit_code != 0
-    assert not TokenStore(app.extensions["jobsvc.store"].engine).any_live()
+    assert not app.extensions["jobsvc"].services.tokens.any_live()
 
 
 def test_cli_refuses_a_second_live_token_with_the_same_name(app):
@@ -196,13 +205,19 @@ def test_tokens_never_reach_the_logs(client, app, caplog):
 
 
 def test_the_first_token_closes_loopback_within_the_cache_time(client, app):
-    from jobsvc.api.auth import TOKENS_EXIST_CACHE_SECONDS
+    from jobsvc.api.presence import TOKENS_EXIST_CACHE_SECONDS, TokenPresence
 
+    clock = FakeClock()
+    api = app.extensions["jobsvc"]
+    app.extensions["jobsvc"] = replace(
+        api, token_presence=TokenPresence(api.services.tokens, clock=clock))
     assert client.get("/jobs").status_code == 200  # "no tokens" is now cached
     token = _make_token(app)
     assert client.get("/jobs", environ_base=REMOTE).status_code == 401  # never served remote
     assert client.get("/jobs", headers=_bearer(token)).status_code == 200  # tokens: not cached
-    time.sleep(TOKENS_EXIST_CACHE_SECONDS)
+    clock.now += TOKENS_EXIST_CACHE_SECONDS / 2
+    assert client.get("/jobs").status_code == 200  # still within the cache time
+    clock.now += TOKENS_EXIST_CACHE_SECONDS / 2
     assert client.get("/jobs").status_code == 401
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from jobsvc import create_app
@@ -12,6 +14,10 @@ from tests.conftest import FAST_SETTINGS
 from tests.test_api_auth import _bearer, _make_token
 
 JOB = {"type": "test.echo", "payload": {}}
+
+
+def _replace_state(app, **changes) -> None:
+    app.extensions["jobsvc"] = replace(app.extensions["jobsvc"], **changes)
 
 
 class FakeClock:
@@ -53,7 +59,7 @@ def test_each_token_has_its_own_bucket():
 
 def test_api_answers_429_with_retry_after_past_the_rate(client, app):
     clock = FakeClock()
-    app.extensions["jobsvc.rate_limiter"] = RateLimiter(1.0, 2, clock=clock)
+    _replace_state(app, rate_limiter=RateLimiter(1.0, 2, clock=clock))
     busy, other = _make_token(app, "busy"), _make_token(app, "other")
     assert [client.get("/jobs", headers=_bearer(busy)).status_code for _ in range(2)] == [200, 200]
     limited = client.post("/jobs", json=JOB, headers=_bearer(busy))
@@ -84,7 +90,7 @@ def test_rate_limit_comes_from_the_settings(database_url):
 def capped(app):
     """Cap every queue at 2 waiting jobs, with a clock the test moves."""
     clock = FakeClock()
-    app.extensions["jobsvc.ready_cap"] = ReadyCap(app.extensions["jobsvc.store"], 2, clock=clock)
+    _replace_state(app, ready_cap=ReadyCap(app.extensions["jobsvc"].services.jobs, 2, clock=clock))
     return clock
 
 

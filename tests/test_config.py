@@ -43,3 +43,9 @@ def test_every_setting_is_documented_in_the_readme():
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     for setting in config.SETTINGS:
         assert f"JOBSVC_{setting.name}" in readme, setting.name
+
+
+def test_the_instance_folder_is_the_one_flask_picks():
+    from flask import Flask
+
+    assert config.instance_path() == Flask("jobsvc", instance_relative_config=True).instance_path

@@ -69,3 +69,19 @@ def test_the_built_package_carries_its_migrations(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"jobsvc/migrations/env.py", "jobsvc/migrations/script.py.mako",
             "jobsvc/migrations/versions/0001_create_jobs.py", "worker/__main__.py"} <= names
+
+
+def test_a_worker_migrates_and_runs_without_flask(database_url):
+    code = ("import sys, worker.cli; code = worker.cli.main(['--burst']); "
+            "print(code, 'flask' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO,
+                            env=_env(database_url, JOBSVC_HANDLERS="tests.handlers"),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["0", "False"]
+    assert "Running upgrade" in result.stderr
+    engine = _engine(database_url)
+    try:
+        assert not pending_migrations(engine)
+    finally:
+        engine.dispose()

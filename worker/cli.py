@@ -1,26 +1,25 @@
-"""``python -m worker``: flags, then the app's config, then the run loop."""
+"""``python -m worker``: flags, then the config and the services built from it, then the loop.
+
+No Flask here: the worker builds its services with ``jobsvc.services.build_services``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import os
-import random
 import sys
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from flask import Flask
 from sqlalchemy.exc import OperationalError
 
-from jobsvc import create_app
+from jobsvc import config as settings
+from jobsvc import configure_logging
 from jobsvc.errors import DatabaseUnavailable, SchemaBehind
-from jobsvc.extensions import db
-from jobsvc.registry import registry
-from jobsvc.retry import RetryPolicy
 from jobsvc.schema import require_current
-from jobsvc.store import LeaseStore, open_waker, worker_engine
+from jobsvc.services import Services, build_services
 
 from .logs import batch_stream_handlers
 from .runner import Runner, WorkerSettings
@@ -53,9 +52,8 @@ def _queues(text: str) -> tuple[str, ...] | None:
     return None if not names or "*" in names else names
 
 
-def settings_from(app: Flask, args: argparse.Namespace) -> WorkerSettings:
-    """Combine the app's config with the command line."""
-    config = app.config
+def settings_from(config: Mapping[str, Any], args: argparse.Namespace) -> WorkerSettings:
+    """Combine the config with the command line."""
     return WorkerSettings(
         queues=_queues(args.queues),
         concurrency=args.concurrency,
@@ -68,25 +66,31 @@ def settings_from(app: Flask, args: argparse.Namespace) -> WorkerSettings:
     )
 
 
-def build_runner(app: Flask, args: argparse.Namespace) -> Runner:
-    """Build a runner on ``app``'s engine and settings."""
-    config = app.config
-    with app.app_context():
-        engine = worker_engine(db.engine)
-    require_current(engine)
-    policy = RetryPolicy(config["JOBSVC_RETRY_BASE_SECONDS"], config["JOBSVC_RETRY_MAX_SECONDS"],
-                         random.Random())  # noqa: S311 - jitter, not security
-    store = LeaseStore(engine, policy)
-    return Runner(store, open_waker(engine), registry, settings_from(app, args))
+def load_config(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the settings from the environment, with ``overrides`` (the flags) on top."""
+    instance = settings.instance_path()
+    config = settings.load(instance)
+    config.update(overrides)
+    # The default SQLite file lives in the instance folder; a worker may start before the API.
+    os.makedirs(instance, exist_ok=True)
+    return config
 
 
-def start(overrides: Mapping[str, Any], args: argparse.Namespace) -> tuple[Flask, Runner]:
-    """Build the app and the runner, waiting for the database if it is not up yet."""
+def build_runner(services: Services, args: argparse.Namespace) -> Runner:
+    """Build a runner on ``services``: their lease store, a waker and the handler registry."""
+    require_current(services.engine)
+    return Runner(services.leases, services.open_waker(), services.registry,
+                  settings_from(services.config, args))
+
+
+def start(config: Mapping[str, Any], args: argparse.Namespace) -> tuple[Services, Runner]:
+    """Build the services and the runner, waiting for the database if it is not up yet."""
     pause = STARTUP_RETRY_FIRST_SECONDS
     while True:
+        services = None
         try:
-            app = create_app(overrides, serve_http=False)
-            return app, build_runner(app, args)
+            services = build_services(config)
+            return services, build_runner(services, args)
         except (OperationalError, DatabaseUnavailable) as exc:
             # A worker that starts before its database (a reboot, a restart in progress) waits,
             # as a running worker does, instead of exiting with a traceback.
@@ -95,6 +99,12 @@ def start(overrides: Mapping[str, Any], args: argparse.Namespace) -> tuple[Flask
                            str(reason).splitlines()[0], pause)
             time.sleep(pause)
             pause = min(pause * 2, STARTUP_RETRY_MAX_SECONDS)
+        except BaseException:
+            if services is not None:
+                services.engine.dispose()
+            raise
+        if services is not None:
+            services.engine.dispose()  # a new engine (and pool) on the next try
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -108,7 +118,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     overrides = {} if args.handlers is None else {"JOBSVC_HANDLERS": tuple(
         part.strip() for part in args.handlers.split(",") if part.strip())}
     try:
-        app, runner = start(overrides, args)
+        config = load_config(overrides)
+        configure_logging(config["JOBSVC_LOG_LEVEL"])
+        services, runner = start(config, args)
         batch_stream_handlers()
     except SchemaBehind as exc:
         print(f"worker: {exc.message} (JOBSVC_AUTO_MIGRATE is off)", file=sys.stderr)
@@ -116,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ImportError, ValueError) as exc:
         print(f"worker: {exc}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
-    if not app.config["JOBSVC_HANDLERS"]:
+    if not services.config["JOBSVC_HANDLERS"]:
         logger.warning("no handler modules configured (JOBSVC_HANDLERS or --handlers): "
                        "every job this worker claims will fail as an unknown type")
     runner.install_signal_handlers()

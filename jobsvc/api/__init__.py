@@ -1,19 +1,46 @@
-"""The HTTP API's blueprints."""
+"""The HTTP API: blueprints, the access check, the error mapping, built on ``Services``."""
 
 from __future__ import annotations
 
 from flask import Flask
 
-from . import auth, health, jobs, limits, metrics, openapi
+from ..services import Services
+from . import auth, health, jobs, metrics, openapi
+from .endpoints import scopes
+from .limits import ReadyCap
+from .presence import TokenPresence
+from .problems import register_error_handlers
+from .ratelimit import RateLimiter
 from .routing import JobIdConverter
+from .schemas import CreateJobSchema
+from .state import EXTENSION_KEY, ApiState
+
+BLUEPRINTS = (jobs.bp, health.bp, metrics.bp, openapi.bp)
 
 
-def register_api(app: Flask) -> None:
-    """Register every blueprint of the API on ``app``."""
+def build_state(services: Services) -> ApiState:
+    """Build everything the API keeps beside the services, before any request."""
+    config = services.config
+    return ApiState(
+        services=services,
+        scopes=scopes(),
+        rate_limiter=RateLimiter(config["JOBSVC_RATE_LIMIT_PER_SECOND"],
+                                 config["JOBSVC_RATE_LIMIT_BURST"], clock=services.clock),
+        ready_cap=ReadyCap(services.jobs, config["JOBSVC_MAX_READY_PER_QUEUE"],
+                           clock=services.clock),
+        token_presence=TokenPresence(services.tokens, clock=services.clock),
+        create_schema=CreateJobSchema(known_types=services.job_types),
+        openapi=openapi.build_spec(config["JOBSVC_MAX_BATCH_JOBS"], services.job_types),
+    )
+
+
+def register_api(app: Flask, services: Services) -> None:
+    """Register every blueprint, the access check and the error mapping on ``app``."""
     app.url_map.converters["jobid"] = JobIdConverter
-    auth.init_app(app)
-    limits.init_app(app)
-    app.register_blueprint(jobs.bp)
-    app.register_blueprint(health.bp)
-    app.register_blueprint(metrics.bp)
-    openapi.init_app(app)
+    register_error_handlers(app)
+    app.before_request(auth.authorize)
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)
+    app.extensions[EXTENSION_KEY] = build_state(services)
+    if not app.testing:
+        auth.warn_when_open(services.tokens)

@@ -11,56 +11,31 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
-import math
-import time
 
-from flask import Flask, current_app, request
+from flask import request
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import DatabaseUnavailable, Forbidden, RateLimited, Unauthorized
 from ..store import TokenRecord, TokenStore
-from ..tokens import SCOPE_ADMIN, SCOPE_ENQUEUE, SCOPE_READ, grants, hash_token
-from .ratelimit import RateLimiter
+from ..tokens import SCOPE_ADMIN, grants, hash_token
+from .endpoints import OPEN_TO_ALL
+from .presence import TOKENS_EXIST_CACHE_SECONDS
+from .state import state
+
+__all__ = ["TOKENS_EXIST_CACHE_SECONDS", "authorize", "is_loopback", "warn_when_open"]
 
 logger = logging.getLogger(__name__)
 
-OPEN_ENDPOINTS = frozenset({"health.health"})
-# Endpoints missing here need admin: a new view is closed until someone decides its scope.
-ENDPOINT_SCOPES = {
-    "jobs.create_job": SCOPE_ENQUEUE,
-    "jobs.create_jobs": SCOPE_ENQUEUE,
-    "jobs.get_job": SCOPE_READ,
-    "jobs.list_jobs": SCOPE_READ,
-    "metrics.metrics": SCOPE_READ,
-    "openapi.openapi": SCOPE_READ,
-    "jobs.cancel_job": SCOPE_ADMIN,
-    "jobs.retry_job": SCOPE_ADMIN,
-}
-# How long "does any token exist?" is trusted. Only requests without a token ask it, and a stale
-# answer can only let a loopback client in for this long after the first token is created.
-# Tokens themselves are never cached, so revocation holds at once.
-TOKENS_EXIST_CACHE_SECONDS = 1.0
 MAX_TOKEN_CHARS = 256  # ours are 50; anything far longer is not worth hashing
 LOOPBACK_ONLY_REFUSAL = (
     "No API token exists yet, so this API only serves clients on its own host (loopback). "
     "Create a token there with `flask --app jobsvc jobs token create --name NAME "
     "--scopes enqueue,read,admin` and send it as `Authorization: Bearer <token>`."
 )
-BAD_CREDENTIALS_CHALLENGE = 'Bearer realm="jobsvc", error="invalid_token"'
 
 
-def init_app(app: Flask) -> None:
-    """Install the access check on ``app`` and warn when the API is open to loopback."""
-    app.extensions["jobsvc.tokens"] = TokenStore(app.extensions["jobsvc.store"].engine)
-    app.extensions["jobsvc.rate_limiter"] = RateLimiter(
-        app.config["JOBSVC_RATE_LIMIT_PER_SECOND"], app.config["JOBSVC_RATE_LIMIT_BURST"]
-    )
-    app.before_request(authorize)
-    if not app.testing:
-        _warn_when_open(app.extensions["jobsvc.tokens"])
-
-
-def _warn_when_open(tokens: TokenStore) -> None:
+def warn_when_open(tokens: TokenStore) -> None:
+    """Warn when no token exists, so the API serves loopback clients without authentication."""
     try:
         open_to_loopback = not tokens.any_live()
     except (DatabaseUnavailable, SQLAlchemyError):
@@ -85,34 +60,27 @@ def is_loopback(address: str | None) -> bool:
 
 def authorize() -> None:
     """Let the request through, or raise 401/403/429 saying why not."""
-    if request.endpoint in OPEN_ENDPOINTS:
+    api = state()
+    # Endpoints not declared with @endpoint need admin: a new view is closed until someone
+    # decides its scope.
+    needed = api.scopes.get(request.endpoint or "", SCOPE_ADMIN)
+    if needed == OPEN_TO_ALL:
         return
-    tokens: TokenStore = current_app.extensions["jobsvc.tokens"]
     header = request.headers.get("Authorization")
     if header is None:
-        if not _tokens_exist(tokens):
+        if not api.token_presence.any_live():
             if is_loopback(request.remote_addr):
                 return
             raise Unauthorized(LOOPBACK_ONLY_REFUSAL)
         raise Unauthorized()
-    record = _authenticate(tokens, header)
-    needed = ENDPOINT_SCOPES.get(request.endpoint or "", SCOPE_ADMIN)
+    record = _authenticate(api.services.tokens, header)
     # An unrouted request (404, 405) needs any valid token, so strangers cannot map the API.
     if request.endpoint is not None and not grants(record.scopes, needed):
         raise Forbidden(f"this endpoint needs the {needed!r} scope; the token "
                         f"{record.name!r} has {', '.join(sorted(record.scopes))}")
-    wait_seconds = current_app.extensions["jobsvc.rate_limiter"].acquire(record.id)
+    wait_seconds = api.rate_limiter.acquire(record.id)
     if wait_seconds:
         raise RateLimited(wait_seconds)
-
-
-def _tokens_exist(tokens: TokenStore) -> bool:
-    now = time.monotonic()
-    checked_at, exist = current_app.extensions.get("jobsvc.tokens_exist", (-math.inf, False))
-    if now - checked_at >= TOKENS_EXIST_CACHE_SECONDS:
-        exist = tokens.any_live()
-        current_app.extensions["jobsvc.tokens_exist"] = (now, exist)
-    return exist
 
 
 def _authenticate(tokens: TokenStore, header: str) -> TokenRecord:
@@ -133,6 +101,4 @@ def _authenticate(tokens: TokenStore, header: str) -> TokenRecord:
 
 
 def _invalid(message: str) -> Unauthorized:
-    error = Unauthorized(message)
-    error.headers = {"WWW-Authenticate": BAD_CREDENTIALS_CHALLENGE}
-    return error
+    return Unauthorized(message, credentials_rejected=True)

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, jsonify
 
-from ..errors import DatabaseUnavailable, problem
+from ..errors import DatabaseUnavailable
+from .endpoints import OPEN_TO_ALL, endpoint, json_response, problem_response
+from .problems import database_unavailable
+from .schemas import HealthSchema
+from .state import state
 
 bp = Blueprint("health", __name__)
 
 
-@bp.get("/health")
-def health() -> Response | tuple[Response, int]:
+@endpoint(bp, "GET", "/health", scope=OPEN_TO_ALL, summary="Answer 200 when the database answers.",
+          operation_id="health", security=[], common_errors=False,
+          responses={"200": json_response(HealthSchema, "The service and its database answer."),
+                     "503": problem_response("503")})
+def health() -> Response:
     """Answer 200 when the database answers, else 503 with the reason."""
     try:
-        current_app.extensions["jobsvc.store"].ping()
+        state().services.jobs.ping()
     except DatabaseUnavailable as exc:
-        response = problem(503, "Service Unavailable", f"database: {exc.message}")
-        response.headers["Retry-After"] = "2"
-        return response
+        return database_unavailable(f"database: {exc.message}")
     return jsonify({"status": "ok"})

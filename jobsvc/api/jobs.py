@@ -12,16 +12,21 @@ from marshmallow import Schema, ValidationError
 from ..errors import JobNotFound, ValidationFailed
 from ..models import JobStatus
 from ..store import JobStore, NewJob
+from ..tokens import SCOPE_ADMIN, SCOPE_ENQUEUE, SCOPE_READ
 from .body import read_json
-from .limits import admit
+from .endpoints import endpoint, json_response
 from .quickload import quick_load
 from .schemas import (
     CreateBatchSchema,
+    CreatedBatchSchema,
+    CreatedSchema,
     CreateJobSchema,
     JobDetailSchema,
+    JobListSchema,
     JobSchema,
     ListQuerySchema,
 )
+from .state import state
 
 bp = Blueprint("jobs", __name__, url_prefix="/jobs")
 
@@ -35,9 +40,21 @@ _batch = CreateBatchSchema()
 # One encoder for every payload: json.dumps with arguments builds a new encoder per call.
 _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 
+LOCATION_HEADER = {"Location": {"schema": {"type": "string"}, "description": "The job's URL."}}
+JOB_ID_PARAMETER = {
+    "name": "job_id", "in": "path", "required": True,
+    "schema": {"type": "integer", "minimum": 1, "maximum": JOB_ID_MAX},
+}
+_JOB_RESPONSE = {"200": json_response(JobDetailSchema, "The job.")}
+
+
+def _batch_body(max_batch: int) -> dict[str, Any]:
+    return {"allOf": [{"$ref": "#/components/schemas/CreateBatchRequest"}],
+            "properties": {"jobs": {"maxItems": max_batch}}}
+
 
 def _store() -> JobStore:
-    return current_app.extensions["jobsvc.store"]
+    return state().services.jobs
 
 
 def _parse_job_id(raw: str) -> int:
@@ -63,7 +80,7 @@ def _single_valued_args() -> dict[str, str]:
 
 
 def _new_job(fields: dict[str, Any]) -> NewJob:
-    config = current_app.config
+    config = state().services.config
     payload_json = _COMPACT_JSON.encode(fields["payload"])
     payload_size = len(payload_json)
     if payload_size > config["JOBSVC_MAX_PAYLOAD_BYTES"]:
@@ -79,29 +96,23 @@ def _new_job(fields: dict[str, Any]) -> NewJob:
 
 
 def _load_job(item: Any) -> NewJob:
-    fields = quick_load(item, current_app.extensions["jobsvc.job_types"])
-    return _new_job(fields if fields is not None else _load(_create_schema(), item))
-
-
-def _create_schema() -> CreateJobSchema:
-    # Built once per app: a marshmallow Schema deep-copies its fields on construction, which
-    # cost more than validating the job. Loading does not mutate it, so threads may share it.
-    schema = current_app.extensions.get("jobsvc.create_schema")
-    if schema is None:
-        schema = CreateJobSchema(known_types=current_app.extensions["jobsvc.job_types"])
-        current_app.extensions["jobsvc.create_schema"] = schema
-    return schema
+    api = state()
+    fields = quick_load(item, api.services.job_types)
+    return _new_job(fields if fields is not None else _load(api.create_schema, item))
 
 
 def _body() -> Any:
-    return read_json(request, current_app.config["JOBSVC_MAX_JSON_DEPTH"])
+    return read_json(request, state().services.config["JOBSVC_MAX_JSON_DEPTH"])
 
 
-@bp.post("")
+@endpoint(bp, "POST", "", scope=SCOPE_ENQUEUE, summary="Enqueue one job.",
+          operation_id="createJob", body=CreateJobSchema,
+          responses={"201": json_response(CreatedSchema, "Stored as PENDING.",
+                                          headers=LOCATION_HEADER)})
 def create_job() -> Response:
     """Enqueue one job."""
     new_job = _load_job(_body())
-    admit([new_job])
+    state().ready_cap.admit([new_job])
     (job_id,) = _store().enqueue([new_job])
     # CreatedSchema's shape and get_job's URL, written directly: jsonify and url_for were a
     # fifth of the request's own cost. job_id is an int, so the JSON needs no escaping.
@@ -111,7 +122,10 @@ def create_job() -> Response:
                                       mimetype="application/json")
 
 
-@bp.post("/batch")
+@endpoint(bp, "POST", "/batch", scope=SCOPE_ENQUEUE,
+          summary="Enqueue many jobs in one transaction: all or none.",
+          operation_id="createJobs", body=_batch_body,
+          responses={"201": json_response(CreatedBatchSchema, "All stored.")})
 def create_jobs() -> tuple[Response, int]:
     """Enqueue many jobs in one transaction: all of them or, on any error, none."""
     body = _body()
@@ -120,7 +134,7 @@ def create_jobs() -> tuple[Response, int]:
         items = body["jobs"]  # what CreateBatchSchema would return, without a call per item
     else:
         items = _load(_batch, body)["jobs"]
-    limit = current_app.config["JOBSVC_MAX_BATCH_JOBS"]
+    limit = state().services.config["JOBSVC_MAX_BATCH_JOBS"]
     if not 1 <= len(items) <= limit:
         raise ValidationFailed({"jobs": [f"Must hold 1 to {limit} jobs; it holds {len(items)}."]})
     new_jobs, errors = [], {}
@@ -128,23 +142,27 @@ def create_jobs() -> tuple[Response, int]:
         try:
             new_jobs.append(_load_job(item))
         except ValidationFailed as exc:
-            errors[str(index)] = exc.extra["errors"]
+            errors[str(index)] = exc.errors
     if errors:
         raise ValidationFailed({"jobs": errors})
-    admit(new_jobs)
+    state().ready_cap.admit(new_jobs)
     ids = _store().enqueue(new_jobs)
     # CreatedSchema's shape, built directly: dumping it per job cost a tenth of the request.
     status = JobStatus.PENDING.value
     return jsonify({"jobs": [{"id": job_id, "status": status} for job_id in ids]}), 201
 
 
-@bp.get("/<jobid:job_id>")
+@endpoint(bp, "GET", "/<jobid:job_id>", scope=SCOPE_READ, summary="Show one job.",
+          operation_id="getJob", path_parameters=(JOB_ID_PARAMETER,),
+          responses=_JOB_RESPONSE, errors=("404",))
 def get_job(job_id: str) -> Response:
     """Show one job."""
     return jsonify(_job_detail.dump(_store().get(_parse_job_id(job_id))))
 
 
-@bp.get("")
+@endpoint(bp, "GET", "", scope=SCOPE_READ, summary="List jobs newest first.",
+          operation_id="listJobs", query=ListQuerySchema, errors=("422",),
+          responses={"200": json_response(JobListSchema, "A page of jobs.")})
 def list_jobs() -> Response:
     """List jobs newest first, filtered by status, queue or type; page with ``before``."""
     query = _load(_list_query, _single_valued_args())
@@ -156,13 +174,17 @@ def list_jobs() -> Response:
     return jsonify({"jobs": _job.dump(records, many=True), "next": next_url})
 
 
-@bp.post("/<jobid:job_id>/cancel")
+@endpoint(bp, "POST", "/<jobid:job_id>/cancel", scope=SCOPE_ADMIN,
+          summary="Cancel a PENDING or RUNNING job.", operation_id="cancelJob",
+          path_parameters=(JOB_ID_PARAMETER,), responses=_JOB_RESPONSE, errors=("404", "409"))
 def cancel_job(job_id: str) -> Response:
     """Cancel a PENDING or RUNNING job."""
     return jsonify(_job_detail.dump(_store().cancel(_parse_job_id(job_id))))
 
 
-@bp.post("/<jobid:job_id>/retry")
+@endpoint(bp, "POST", "/<jobid:job_id>/retry", scope=SCOPE_ADMIN,
+          summary="Send a FAILED or CANCELLED job back to PENDING.", operation_id="retryJob",
+          path_parameters=(JOB_ID_PARAMETER,), responses=_JOB_RESPONSE, errors=("404", "409"))
 def retry_job(job_id: str) -> Response:
     """Send a FAILED or CANCELLED job back to PENDING with its attempts reset."""
     return jsonify(_job_detail.dump(_store().retry(_parse_job_id(job_id))))

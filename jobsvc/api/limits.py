@@ -7,8 +7,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 
-from flask import Flask, current_app
-
 from ..errors import QueueFull
 from ..store import JobStore, NewJob
 
@@ -38,10 +36,9 @@ class ReadyCap:
         counts = {queue: self._count(queue) for queue in adding}
         full = sorted(queue for queue, count in counts.items() if count >= self.max_waiting)
         if full:
-            error = QueueFull(f"queue {full[0]!r} holds {self.max_waiting} or more waiting "
-                              "jobs, its cap; try again later", queue=full[0])
-            error.headers = {"Retry-After": str(QUEUE_FULL_RETRY_AFTER_SECONDS)}
-            raise error
+            raise QueueFull(f"queue {full[0]!r} holds {self.max_waiting} or more waiting "
+                            "jobs, its cap; try again later", queue=full[0],
+                            retry_after_seconds=QUEUE_FULL_RETRY_AFTER_SECONDS)
         with self._lock:
             for queue, number in adding.items():
                 count, read_at = self._counts[queue]
@@ -59,14 +56,3 @@ class ReadyCap:
                 self._counts.clear()
             self._counts[queue] = (count, now)
         return count
-
-
-def init_app(app: Flask) -> None:
-    """Give ``app`` its queue cap, read from ``JOBSVC_MAX_READY_PER_QUEUE``."""
-    app.extensions["jobsvc.ready_cap"] = ReadyCap(app.extensions["jobsvc.store"],
-                                                  app.config["JOBSVC_MAX_READY_PER_QUEUE"])
-
-
-def admit(new_jobs: Iterable[NewJob]) -> None:
-    """Raise ``QueueFull`` unless the current app's queue cap lets ``new_jobs`` in."""
-    current_app.extensions["jobsvc.ready_cap"].admit(new_jobs)

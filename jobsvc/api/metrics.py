@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from ..models import JobStatus
 from ..store import JobStore
+from ..tokens import SCOPE_READ
+from .endpoints import endpoint
+from .state import state
 
 bp = Blueprint("metrics", __name__)
 
@@ -31,9 +34,12 @@ class JobCountCollector:
         yield gauge
 
 
-@bp.get("/metrics")
+@endpoint(bp, "GET", "/metrics", scope=SCOPE_READ,
+          summary="Job counts in the Prometheus text format.", operation_id="metrics",
+          responses={"200": {"description": "Prometheus text format.",
+                             "content": {"text/plain": {"schema": {"type": "string"}}}}})
 def metrics() -> Response:
     """Expose job counts in the Prometheus text format."""
     registry = CollectorRegistry()
-    registry.register(JobCountCollector(current_app.extensions["jobsvc.store"]))
+    registry.register(JobCountCollector(state().services.jobs))
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

@@ -1,18 +1,21 @@
-"""The API as an OpenAPI 3 document at ``/openapi.json``, built from the marshmallow schemas."""
+"""The API as an OpenAPI 3 document at ``/openapi.json``, built from the endpoint table."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
-from flask import Blueprint, Flask, Response, current_app, jsonify
-from marshmallow import Schema, fields, validate
+from flask import Blueprint, Response, jsonify
+from marshmallow import Schema, fields
 
-from ..errors import PROBLEM_MIMETYPE
+from ..tokens import SCOPE_READ
+from .endpoints import Endpoint, endpoint, in_document_order, json_response, problem_response
 from .fields import JSONObject, StrictString
-from .jobs import JOB_ID_MAX
-from .schemas import CreatedSchema, CreateJobSchema, JobDetailSchema, JobSchema, ListQuerySchema
+from .problems import PROBLEM_MIMETYPE
+from .schemas import CreateBatchRequestSchema, CreateJobSchema
+from .state import state
 
 bp = Blueprint("openapi", __name__)
 
@@ -46,114 +49,43 @@ class ProblemSchema(Schema):
     queue = fields.String(metadata={"description": "The full queue (503)."})
 
 
-class CreateBatchRequestSchema(Schema):
-    """The body of ``POST /jobs/batch``, as documented (each item is a ``CreateJob``)."""
-
-    jobs = fields.List(fields.Nested(CreateJobSchema), required=True,
-                       validate=validate.Length(min=1))
-
-
-class CreatedBatchSchema(Schema):
-    """What ``POST /jobs/batch`` answers."""
-
-    jobs = fields.List(fields.Nested(CreatedSchema), required=True)
-
-
-class JobListSchema(Schema):
-    """A page of ``GET /jobs``."""
-
-    jobs = fields.List(fields.Nested(JobSchema), required=True)
-    next = fields.String(required=True, allow_none=True,
-                         metadata={"description": "URL of the next page, or null."})
-
-
-class HealthSchema(Schema):
-    """What ``GET /health`` answers when the database answers."""
-
-    status = fields.String(required=True, validate=validate.OneOf(["ok"]))
-
-
-def _responses(success: dict[str, Any], *errors: str, body: bool = False) -> dict[str, Any]:
-    responses = dict(success)
-    codes = [*errors, *(BODY_ERRORS if body else ()), *COMMON_ERRORS]
+def _responses(declared: Endpoint) -> dict[str, Any]:
+    responses = dict(declared.responses)
+    codes = [*declared.errors, *(BODY_ERRORS if declared.body is not None else ()),
+             *(COMMON_ERRORS if declared.common_errors else ())]
     for code in codes:
-        responses[code] = {"$ref": f"#/components/responses/Problem{code}"}
+        responses[code] = problem_response(code)
     return responses
 
 
-def _json(schema: Any, description: str, **extra: Any) -> dict[str, Any]:
-    return {"description": description,
-            "content": {"application/json": {"schema": schema}}, **extra}
+def _operation(declared: Endpoint, max_batch: int) -> dict[str, Any]:
+    operation: dict[str, Any] = {"summary": declared.summary,
+                                 "operationId": declared.operation_id}
+    if declared.security is not None:
+        operation["security"] = declared.security
+    if declared.query is not None:
+        operation["parameters"] = [{"in": "query", "schema": declared.query}]
+    if declared.body is not None:
+        body = declared.body
+        if callable(body) and not isinstance(body, type):
+            body = body(max_batch)  # a body whose documented bounds come from the settings
+        operation["requestBody"] = {"required": True,
+                                    "content": {"application/json": {"schema": body}}}
+    operation["responses"] = _responses(declared)
+    # apispec resolves schemas in place: give it a copy, never the declaration itself.
+    return copy.deepcopy(operation)
 
 
-def _body(schema: Any) -> dict[str, Any]:
-    return {"required": True, "content": {"application/json": {"schema": schema}}}
-
-
-LOCATION_HEADER = {"Location": {"schema": {"type": "string"}, "description": "The job's URL."}}
-JOB_ID_PARAMETER = {
-    "name": "job_id", "in": "path", "required": True,
-    "schema": {"type": "integer", "minimum": 1, "maximum": JOB_ID_MAX},
-}
-
-
-def _operations(max_batch: int) -> dict[str, dict[str, Any]]:
-    job = _json(JobDetailSchema, "The job.")
-    batch = {"allOf": [{"$ref": "#/components/schemas/CreateBatchRequest"}],
-             "properties": {"jobs": {"maxItems": max_batch}}}
-    return {
-        "/jobs": {
-            "post": {"summary": "Enqueue one job.", "operationId": "createJob",
-                     "requestBody": _body(CreateJobSchema),
-                     "responses": _responses({"201": _json(CreatedSchema, "Stored as PENDING.",
-                                                           headers=LOCATION_HEADER)}, body=True)},
-            "get": {"summary": "List jobs newest first.", "operationId": "listJobs",
-                    "parameters": [{"in": "query", "schema": ListQuerySchema}],
-                    "responses": _responses({"200": _json(JobListSchema, "A page of jobs.")},
-                                            "422")},
-        },
-        "/jobs/batch": {
-            "post": {"summary": "Enqueue many jobs in one transaction: all or none.",
-                     "operationId": "createJobs", "requestBody": _body(batch),
-                     "responses": _responses({"201": _json(CreatedBatchSchema, "All stored.")},
-                                             body=True)},
-        },
-        "/jobs/{job_id}": {
-            "parameters": [JOB_ID_PARAMETER],
-            "get": {"summary": "Show one job.", "operationId": "getJob",
-                    "responses": _responses({"200": job}, "404")},
-        },
-        "/jobs/{job_id}/cancel": {
-            "parameters": [JOB_ID_PARAMETER],
-            "post": {"summary": "Cancel a PENDING or RUNNING job.", "operationId": "cancelJob",
-                     "responses": _responses({"200": job}, "404", "409")},
-        },
-        "/jobs/{job_id}/retry": {
-            "parameters": [JOB_ID_PARAMETER],
-            "post": {"summary": "Send a FAILED or CANCELLED job back to PENDING.",
-                     "operationId": "retryJob",
-                     "responses": _responses({"200": job}, "404", "409")},
-        },
-        "/health": {
-            "get": {"summary": "Answer 200 when the database answers.", "operationId": "health",
-                    "security": [],
-                    "responses": {"200": _json(HealthSchema, "The service and its database "
-                                                             "answer."),
-                                  "503": {"$ref": "#/components/responses/Problem503"}}},
-        },
-        "/metrics": {
-            "get": {"summary": "Job counts in the Prometheus text format.",
-                    "operationId": "metrics",
-                    "responses": _responses({"200": {
-                        "description": "Prometheus text format.",
-                        "content": {"text/plain": {"schema": {"type": "string"}}}}})},
-        },
-        "/openapi.json": {
-            "get": {"summary": "This document.", "operationId": "openapi",
-                    "responses": _responses({"200": _json({"type": "object"},
-                                                          "OpenAPI 3 document.")})},
-        },
-    }
+def _paths(endpoints: list[Endpoint],
+           max_batch: int) -> dict[str, tuple[list[Any], dict[str, Any]]]:
+    paths: dict[str, tuple[list[Any], dict[str, Any]]] = {}
+    for declared in endpoints:
+        parameters, operations = paths.setdefault(declared.path, ([], {}))
+        for parameter in declared.path_parameters:
+            if parameter not in parameters:
+                parameters.append(copy.deepcopy(parameter))
+        operations[declared.method] = _operation(declared, max_batch)
+    return paths
 
 
 def build_spec(max_batch: int, job_types: frozenset[str] | None) -> dict[str, Any]:
@@ -173,9 +105,8 @@ def build_spec(max_batch: int, job_types: frozenset[str] | None) -> dict[str, An
             "description": description,
             "content": {PROBLEM_MIMETYPE: {"schema": "Problem"}},
         })
-    for path, operations in _operations(max_batch).items():
-        parameters = operations.pop("parameters", None)
-        spec.path(path=path, operations=operations, parameters=parameters)
+    for path, (parameters, operations) in _paths(in_document_order(), max_batch).items():
+        spec.path(path=path, operations=operations, parameters=parameters or None)
     document = spec.to_dict()
     document["security"] = SECURITY
     _query_values_are_never_null(document["paths"]["/jobs"]["get"]["parameters"])
@@ -205,17 +136,9 @@ def _query_values_are_never_null(parameters: list[dict[str, Any]]) -> None:
             schema["type"] = "string"
 
 
-def init_app(app: Flask) -> None:
-    """Register ``/openapi.json`` on ``app``."""
-    app.register_blueprint(bp)
-
-
-@bp.get("/openapi.json")
+@endpoint(bp, "GET", "/openapi.json", scope=SCOPE_READ, summary="This document.",
+          operation_id="openapi",
+          responses={"200": json_response({"type": "object"}, "OpenAPI 3 document.")})
 def openapi() -> Response:
-    """Serve the OpenAPI document (built once per app)."""
-    document = current_app.extensions.get("jobsvc.openapi")
-    if document is None:
-        document = build_spec(current_app.config["JOBSVC_MAX_BATCH_JOBS"],
-                              current_app.extensions["jobsvc.job_types"])
-        current_app.extensions["jobsvc.openapi"] = document
-    return jsonify(document)
+    """Serve the OpenAPI document (built when the app was)."""
+    return jsonify(state().openapi)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates
 
+from ..jobfields import ENQUEUE_FIELDS, QUEUE_NAME_PATTERN, JobField
 from ..models import QUEUE_NAME_MAX, JobStatus
 from ..registry import TYPE_NAME_PATTERN
 from .fields import (
@@ -19,42 +18,41 @@ from .fields import (
     StrictString,
 )
 
-QUEUE_NAME_PATTERN = re.compile(rf"^[A-Za-z0-9_.:-]{{1,{QUEUE_NAME_MAX}}}$")
-PRIORITY_RANGE = (-1_000_000, 1_000_000)
-MAX_ATTEMPTS_RANGE = (1, 1000)
-TIMEOUT_RANGE_SECONDS = (0.001, 7 * 24 * 3600.0)
 LIST_LIMIT_MAX = 500
-RUN_AT_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-RUN_AT_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
-# For the OpenAPI document: JSON Schema cannot bound a date-time, but it can bound its year.
-RUN_AT_YEAR_PATTERN = r"^(19[7-9][0-9]|[2-8][0-9]{3})-"
 
 
-class CreateJobSchema(Schema):
-    """The body of ``POST /jobs``."""
+def _marshmallow_field(field: JobField) -> fields.Field:
+    presence: dict[str, Any] = (
+        {"required": True} if field.required else {"load_default": field.default})
+    if field.nullable:
+        presence["allow_none"] = True
+    metadata = {key: value for key, value in (("pattern", field.openapi_pattern),
+                                              ("description", field.description)) if value}
+    if metadata:
+        presence["metadata"] = metadata
+    if field.kind == "string":
+        return StrictString(pattern=field.pattern, description=field.invalid_message, **presence)
+    if field.kind == "object":
+        return JSONObject(**presence)
+    if field.kind == "integer":
+        return StrictInteger(validate=validate.Range(*field.bounds), **presence)
+    if field.kind == "number":
+        return StrictNumber(validate=validate.Range(*field.bounds), **presence)
+    if field.kind == "date-time":
+        earliest, latest = field.bounds
+        return BoundedDateTime(earliest=earliest, latest=latest, **presence)
+    raise ValueError(f"no marshmallow field for JSON kind {field.kind!r}")
+
+
+_EnqueueFields = Schema.from_dict({field.name: _marshmallow_field(field)
+                                   for field in ENQUEUE_FIELDS})
+
+
+class CreateJobSchema(_EnqueueFields):  # type: ignore[misc,valid-type]
+    """The body of ``POST /jobs``: the fields of ``jobsvc.jobfields.ENQUEUE_FIELDS``."""
 
     class Meta:
         unknown = RAISE
-
-    type = StrictString(
-        required=True, pattern=TYPE_NAME_PATTERN,
-        description="Must start with a letter or _, then up to 127 letters, digits or _ . : -",
-    )
-    payload = JSONObject(load_default=dict)
-    queue = StrictString(
-        load_default="default", pattern=QUEUE_NAME_PATTERN,
-        description=f"Must be 1 to {QUEUE_NAME_MAX} letters, digits or _ . : -",
-    )
-    priority = StrictInteger(load_default=0, validate=validate.Range(*PRIORITY_RANGE))
-    run_at = BoundedDateTime(
-        load_default=None, allow_none=True, earliest=RUN_AT_EARLIEST, latest=RUN_AT_LATEST,
-        metadata={"pattern": RUN_AT_YEAR_PATTERN,
-                  "description": "ISO-8601 with an offset, from 1970 to before 9000 (UTC)."},
-    )
-    max_attempts = StrictInteger(load_default=None, allow_none=True,
-                                 validate=validate.Range(*MAX_ATTEMPTS_RANGE))
-    timeout_seconds = StrictNumber(load_default=None, allow_none=True,
-                                   validate=validate.Range(*TIMEOUT_RANGE_SECONDS))
 
     def __init__(self, *, known_types: frozenset[str] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -134,3 +132,30 @@ class ListQuerySchema(Schema):
         data["job_type"] = data.pop("type")
         data["before_id"] = data.pop("before")
         return data
+
+
+class CreateBatchRequestSchema(Schema):
+    """The body of ``POST /jobs/batch``, as documented (each item is a ``CreateJob``)."""
+
+    jobs = fields.List(fields.Nested(CreateJobSchema), required=True,
+                       validate=validate.Length(min=1))
+
+
+class CreatedBatchSchema(Schema):
+    """What ``POST /jobs/batch`` answers."""
+
+    jobs = fields.List(fields.Nested(CreatedSchema), required=True)
+
+
+class JobListSchema(Schema):
+    """A page of ``GET /jobs``."""
+
+    jobs = fields.List(fields.Nested(JobSchema), required=True)
+    next = fields.String(required=True, allow_none=True,
+                         metadata={"description": "URL of the next page, or null."})
+
+
+class HealthSchema(Schema):
+    """What ``GET /health`` answers when the database answers."""
+
+    status = fields.String(required=True, validate=validate.OneOf(["ok"]))

@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, make_dataclass
 from datetime import datetime
 from typing import Any
 
+from ..jobfields import ENQUEUE_FIELDS
 from ..models import JobStatus
 
 
-@dataclass(frozen=True)
-class NewJob:
-    """A job as a client asks for it, validated."""
+def _new_job_fields() -> list[tuple[str, Any, Any]]:
+    fields: list[tuple[str, Any, Any]] = [
+        (f.name, f.python_type, field(default=None) if f.store_optional else field())
+        for f in ENQUEUE_FIELDS
+    ]
+    # The payload as compact JSON, when the caller has encoded it already.
+    fields.append(("payload_json", str | None, field(default=None, compare=False)))
+    return fields
 
-    type: str
-    payload: Any
-    queue: str
-    priority: int
-    max_attempts: int
-    run_at: datetime | None = None
-    timeout_seconds: float | None = None
-    payload_json: str | None = field(default=None, compare=False)  # if the caller encoded it
+
+# Keyword-only, its fields read from ENQUEUE_FIELDS: a new enqueue field needs no edit here.
+NewJob = make_dataclass("NewJob", _new_job_fields(), frozen=True, kw_only=True)
+NewJob.__module__ = __name__
+NewJob.__doc__ = "A job as a client asks for it, validated."
 
 
 @dataclass(frozen=True)

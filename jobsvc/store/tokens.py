@@ -8,7 +8,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine, Row
 from sqlalchemy.exc import IntegrityError
 
-from ..errors import JobsvcError
+from ..errors import TokenNameTaken
 from ..models import ApiToken
 from ..timestamps import db_now
 from .engine import read_transaction, translate_errors, write_transaction
@@ -19,12 +19,6 @@ tokens = ApiToken.__table__
 _COLUMNS = (tokens.c.id, tokens.c.name, tokens.c.token_hash, tokens.c.scopes,
             tokens.c.created_at)
 _LIVE = tokens.c.revoked_at.is_(None)
-
-
-class TokenNameTaken(JobsvcError):
-    """A live token already has this name; revoke it first or pick another name."""
-
-    status = 409
 
 
 def _record(row: Row[Any]) -> TokenRecord:

@@ -1,0 +1,121 @@
+"""The fields a client may set when it enqueues a job, each declared once.
+
+The API's schema (``api/schemas.py``), its quick validator (``api/quickload.py``), the store's
+``NewJob`` and the insert's JSON batch (``store/insertion.py``) are all read from
+``ENQUEUE_FIELDS``: a new field is one entry here, plus its column and migration.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sqlalchemy import Float, Integer, String, Text
+from sqlalchemy.types import TypeEngine
+
+from .models import QUEUE_NAME_MAX
+from .registry import TYPE_NAME_PATTERN
+
+JsonKind = Literal["string", "object", "integer", "number", "date-time"]
+
+QUEUE_NAME_PATTERN = re.compile(rf"^[A-Za-z0-9_.:-]{{1,{QUEUE_NAME_MAX}}}$")
+PRIORITY_RANGE = (-1_000_000, 1_000_000)
+MAX_ATTEMPTS_RANGE = (1, 1000)
+TIMEOUT_RANGE_SECONDS = (0.001, 7 * 24 * 3600.0)
+RUN_AT_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+RUN_AT_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+# For the OpenAPI document: JSON Schema cannot bound a date-time, but it can bound its year.
+RUN_AT_YEAR_PATTERN = r"^(19[7-9][0-9]|[2-8][0-9]{3})-"
+
+
+class Required:
+    """The default of a field a client must send."""
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value)
+
+
+def _epoch_seconds(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
+@dataclass(frozen=True)
+class JobField:
+    """One field of an enqueue request, and how the store carries it.
+
+    ``default`` is what an absent field means (``Required`` if it may not be absent; a callable
+    is called for a fresh value). ``nullable`` fields also take an explicit ``null``, meaning
+    the same as absent. ``store_optional`` fields may be left unset (None) on ``NewJob``; the
+    others the API fills in (from the settings where the client sent null) before the store.
+    ``sql_type`` is the field's type in the insert's JSON batch, ``encode`` turns the NewJob
+    attribute into that batch value, and ``encoded_attribute`` names a NewJob attribute that
+    may hold it already encoded (the API encodes payloads once, to measure them).
+    """
+
+    name: str
+    kind: JsonKind
+    python_type: Any
+    sql_type: type[TypeEngine[Any]]
+    default: Any = Required
+    nullable: bool = False
+    store_optional: bool = False
+    bounds: tuple[Any, Any] | None = None
+    pattern: re.Pattern[str] | None = None
+    invalid_message: str | None = None  # what a value not matching ``pattern`` is told
+    description: str | None = None  # for the OpenAPI document
+    openapi_pattern: str | None = None  # published where ``pattern`` cannot say it (dates)
+    encode: Callable[[Any], Any] = _same
+    encoded_attribute: str | None = None
+
+    @property
+    def required(self) -> bool:
+        """Return True when a client must send this field."""
+        return self.default is Required
+
+    def default_value(self) -> Any:
+        """Return what an absent field means."""
+        return self.default() if callable(self.default) else self.default
+
+    def batch_value(self, job: Any) -> Any:
+        """Return ``job``'s value of this field as the insert's JSON batch carries it."""
+        if self.encoded_attribute is not None:
+            encoded = getattr(job, self.encoded_attribute)
+            if encoded is not None:
+                return encoded
+        return self.encode(getattr(job, self.name))
+
+
+# The order is the schema's and the OpenAPI document's.
+ENQUEUE_FIELDS: tuple[JobField, ...] = (
+    JobField("type", "string", str, String, pattern=TYPE_NAME_PATTERN,
+             invalid_message="Must start with a letter or _, then up to 127 letters, digits "
+                             "or _ . : -"),
+    JobField("payload", "object", Any, Text, default=dict, encode=_json_text,
+             encoded_attribute="payload_json"),
+    JobField("queue", "string", str, String, default="default", pattern=QUEUE_NAME_PATTERN,
+             invalid_message=f"Must be 1 to {QUEUE_NAME_MAX} letters, digits or _ . : -"),
+    JobField("priority", "integer", int, Integer, default=0, bounds=PRIORITY_RANGE),
+    JobField("run_at", "date-time", datetime | None, Float, default=None, nullable=True,
+             store_optional=True, bounds=(RUN_AT_EARLIEST, RUN_AT_LATEST),
+             description="ISO-8601 with an offset, from 1970 to before 9000 (UTC).",
+             openapi_pattern=RUN_AT_YEAR_PATTERN, encode=_epoch_seconds),
+    JobField("max_attempts", "integer", int, Integer, default=None, nullable=True,
+             bounds=MAX_ATTEMPTS_RANGE),
+    JobField("timeout_seconds", "number", float | None, Float, default=None, nullable=True,
+             store_optional=True, bounds=TIMEOUT_RANGE_SECONDS),
+)
+ENQUEUE_FIELD_NAMES = tuple(field.name for field in ENQUEUE_FIELDS)
+
+
+def batch_row(job: Any) -> dict[str, Any]:
+    """Return one job of the insert's JSON batch: every field by name, encoded."""
+    return {field.name: field.batch_value(job) for field in ENQUEUE_FIELDS}

@@ -1,0 +1,86 @@
+"""The composition root: every service the API and the worker run on, built from one config.
+
+The API (``create_app``) and the worker (``python -m worker``) both call ``build_services``;
+neither finds its engine, stores or handler registry any other way. No Flask here: the worker
+runs without it.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Engine
+
+from .registry import HandlerRegistry, load_handler_modules, registry
+from .retry import RetryPolicy
+from .schema import upgrade
+from .store import JobStore, LeaseStore, TokenStore, Waker, configure_engine, engine_options
+from .store import open_waker as _open_waker
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], float]  # monotonic seconds
+
+
+@dataclass(frozen=True)
+class Services:
+    """What jobsvc runs on: one engine, the stores over it, the handlers, the clock."""
+
+    config: Mapping[str, Any]  # the parsed settings (``jobsvc.config.load`` and overrides)
+    engine: Engine
+    jobs: JobStore
+    leases: LeaseStore
+    tokens: TokenStore
+    registry: HandlerRegistry
+    # None means "any type": without JOBSVC_HANDLERS the API cannot know which types exist.
+    job_types: frozenset[str] | None
+    clock: Clock
+
+    def open_waker(self) -> Waker:
+        """Return a waker on this engine (LISTEN/NOTIFY on PostgreSQL, polling on SQLite)."""
+        return _open_waker(self.engine)
+
+
+def new_engine(database_url: str) -> Engine:
+    """Return an engine for ``database_url`` with jobsvc's options and connection setup."""
+    engine = create_engine(database_url, **engine_options(database_url))
+    configure_engine(engine)
+    return engine
+
+
+def retry_policy(config: Mapping[str, Any]) -> RetryPolicy:
+    """Return the backoff policy the settings describe."""
+    return RetryPolicy(config["JOBSVC_RETRY_BASE_SECONDS"], config["JOBSVC_RETRY_MAX_SECONDS"],
+                       random.Random())  # noqa: S311 - jitter, not security
+
+
+def build_services(config: Mapping[str, Any], *, engine: Engine | None = None,
+                   clock: Clock = time.monotonic) -> Services:
+    """Build every service from ``config``: engine, migrations, stores, handlers.
+
+    Without ``engine`` a new one is made from ``SQLALCHEMY_DATABASE_URI`` (the worker's, with
+    its own pool); the app passes Flask-SQLAlchemy's, so ``flask db`` and the API share one.
+    With ``JOBSVC_AUTO_MIGRATE`` pending migrations are applied, under a lock, first.
+    """
+    owned = engine is None
+    engine = new_engine(config["SQLALCHEMY_DATABASE_URI"]) if engine is None else engine
+    configure_engine(engine)
+    try:
+        if config["JOBSVC_AUTO_MIGRATE"]:
+            upgrade(engine)
+        handlers = config["JOBSVC_HANDLERS"]
+        # Paths come from operator configuration (JOBSVC_HANDLERS / --handlers), never requests.
+        job_types = load_handler_modules(handlers) if handlers else None
+    except BaseException:
+        if owned:
+            engine.dispose()
+        raise
+    return Services(config=config, engine=engine, jobs=JobStore(engine),
+                    leases=LeaseStore(engine, retry_policy(config)), tokens=TokenStore(engine),
+                    registry=registry, job_types=job_types, clock=clock)
