@@ -2,31 +2,25 @@
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import importlib.util
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from .errors import SchemaBehind
+from .store import dialect_for
 
 logger = logging.getLogger(__name__)
 
 # What an operator runs when the schema is behind (auto-migration off).
 SCHEMA_BEHIND_HINT = ("The database schema is older than this code; "
                       "run `flask --app jobsvc db upgrade`.")
-# Any fixed 64-bit number works; all jobsvc processes on one database must agree on it.
-PG_MIGRATION_LOCK_KEY = int.from_bytes(hashlib.sha256(b"jobsvc-migrate").digest()[:8], "big",
-                                       signed=True)
 
 
 def migrations_directory() -> Path:
@@ -58,29 +52,10 @@ def pending_migrations(engine: Engine) -> bool:
     return current != _heads()
 
 
-@contextmanager
-def _migration_lock(engine: Engine) -> Iterator[None]:
+def _migration_lock(engine: Engine) -> AbstractContextManager[None]:
     # Several processes may start at once (make run starts the API and a worker together):
     # one migrates, the others wait and then find nothing left to do.
-    if engine.dialect.name == "postgresql":
-        with engine.connect() as connection:
-            connection.execute(text("SELECT pg_advisory_lock(:key)"),
-                               {"key": PG_MIGRATION_LOCK_KEY})
-            connection.commit()
-            try:
-                yield
-            finally:
-                connection.execute(text("SELECT pg_advisory_unlock(:key)"),
-                                   {"key": PG_MIGRATION_LOCK_KEY})
-                connection.commit()
-        return
-    lock_path = Path(f"{engine.url.database}.migrate-lock")
-    with lock_path.open("a") as lock_file:
-        fcntl.flock(lock_file, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock_file, fcntl.LOCK_UN)
+    return dialect_for(engine).migration_lock()
 
 
 def upgrade(engine: Engine) -> None:

@@ -1,46 +1,44 @@
 """UTC timestamps on both engines, and the database's clock as SQL.
 
-PostgreSQL stores ``timestamptz``. SQLite has no timestamp type, so it stores seconds since the
-epoch as REAL: that keeps ``run_at <= now`` a numeric comparison an index can serve, and lets the
+How each engine stores a timestamp and reads its clock is its dialect's (``jobsvc.store.dialects``):
+PostgreSQL stores ``timestamptz``; SQLite, which has no timestamp type, stores seconds since the
+epoch as REAL, which keeps ``run_at <= now`` a numeric comparison an index can serve and lets the
 same arithmetic (``now + seconds``) run in SQL on both engines.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Float
+from sqlalchemy import DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 
+def _kind(dialect: Dialect) -> Any:
+    # Imported here: the store imports the models, which import this module.
+    from .store.dialects import kind_of
+
+    return kind_of(dialect)
+
+
 class UTCDateTime(TypeDecorator[datetime]):
-    """A timezone-aware UTC datetime: ``timestamptz`` on PostgreSQL, epoch seconds on SQLite."""
+    """A timezone-aware UTC datetime, stored as the dialect's ``timestamp_type`` stores it."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
-        if dialect.name == "sqlite":
-            return dialect.type_descriptor(Float())
-        return dialect.type_descriptor(DateTime(timezone=True))
+        # The dialect's type converts both ways; SQLAlchemy asks once per dialect.
+        return dialect.type_descriptor(_kind(dialect).timestamp_type())
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
-        if value is None:
-            return None
-        if value.tzinfo is None:
+        if value is not None and value.tzinfo is None:
             raise ValueError("naive datetimes are ambiguous; pass an aware one")
-        return value.timestamp() if dialect.name == "sqlite" else value.astimezone(UTC)
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if dialect.name == "sqlite":
-            return datetime.fromtimestamp(float(value), UTC)
-        return value.astimezone(UTC)
+        return value
 
 
 class db_now(FunctionElement[datetime]):  # noqa: N801 - reads like the SQL function it is
@@ -57,25 +55,12 @@ class db_now_plus(FunctionElement[datetime]):  # noqa: N801
     inherit_cache = True
 
 
-@compiles(db_now, "postgresql")
-def _pg_now(element: db_now, compiler: Any, **kw: Any) -> str:
-    return "now()"
+@compiles(db_now)
+def _now(element: db_now, compiler: Any, **kw: Any) -> str:
+    return str(_kind(compiler.dialect).now_sql())
 
 
-@compiles(db_now, "sqlite")
-def _sqlite_now(element: db_now, compiler: Any, **kw: Any) -> str:
-    # unixepoch('subsec') needs SQLite 3.42; julianday works everywhere and keeps milliseconds.
-    return "((julianday('now') - 2440587.5) * 86400.0)"
-
-
-@compiles(db_now_plus, "postgresql")
-def _pg_now_plus(element: db_now_plus, compiler: Any, **kw: Any) -> str:
+@compiles(db_now_plus)
+def _now_plus(element: db_now_plus, compiler: Any, **kw: Any) -> str:
     (seconds,) = element.clauses
-    return f"(now() + make_interval(secs => {compiler.process(seconds, **kw)}))"
-
-
-@compiles(db_now_plus, "sqlite")
-def _sqlite_now_plus(element: db_now_plus, compiler: Any, **kw: Any) -> str:
-    (seconds,) = element.clauses
-    return f"({_sqlite_now(db_now(), compiler)} + {compiler.process(seconds, **kw)})"
-
+    return str(_kind(compiler.dialect).now_plus_sql(compiler.process(seconds, **kw)))

@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 from jobsvc.errors import DatabaseUnavailable
 from jobsvc.models import Job, JobStatus
 from jobsvc.store import JobStore, NewJob, configure_engine, engine_options
-from jobsvc.store import engine as engine_module
+from jobsvc.store.dialects import postgresql as postgresql_dialect
 from jobsvc.store.driver import DriverStatement
 
 JOB = NewJob(type="noop", payload={}, queue="default", priority=0, max_attempts=3)
@@ -45,7 +45,7 @@ def _kill_pooled_connections(store: JobStore) -> None:
 
 @on_postgresql
 def test_a_connection_dropped_while_idle_is_replaced_without_an_error(pg_store, monkeypatch):
-    monkeypatch.setattr(engine_module, "PING_AFTER_IDLE_SECONDS", 0.0)
+    monkeypatch.setattr(postgresql_dialect, "PING_AFTER_IDLE_SECONDS", 0.0)
     pg_store.enqueue([JOB])
     _kill_pooled_connections(pg_store)
     (job_id,) = pg_store.enqueue([JOB])
@@ -55,7 +55,7 @@ def test_a_connection_dropped_while_idle_is_replaced_without_an_error(pg_store, 
 @on_postgresql
 def test_a_connection_dropped_while_in_use_costs_one_unavailable_then_recovers(
         pg_store, monkeypatch):
-    monkeypatch.setattr(engine_module, "PING_AFTER_IDLE_SECONDS", 3600.0)
+    monkeypatch.setattr(postgresql_dialect, "PING_AFTER_IDLE_SECONDS", 3600.0)
     pg_store.enqueue([JOB])
     _kill_pooled_connections(pg_store)
     with pytest.raises(DatabaseUnavailable):

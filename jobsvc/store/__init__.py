@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .dialects import Dialect, dialect_for
 from .engine import configure_engine, engine_options, worker_engine
 from .jobs import JobStore
 from .leases import LeaseStore
@@ -21,7 +22,8 @@ from .records import (
 from .tokens import TokenNameTaken, TokenStore
 
 __all__ = [
-    "ClaimedJob", "Failed", "JobRecord", "JobStore", "Lease", "LeaseStore", "NewJob", "Outcome",
-    "Released", "Rescued", "Succeeded", "Waker", "configure_engine", "engine_options",
-    "open_waker", "worker_engine", "TokenNameTaken", "TokenRecord", "TokenStore",
+    "ClaimedJob", "Dialect", "Failed", "JobRecord", "JobStore", "Lease", "LeaseStore", "NewJob",
+    "Outcome", "Released", "Rescued", "Succeeded", "Waker", "configure_engine", "dialect_for",
+    "engine_options", "open_waker", "worker_engine", "TokenNameTaken", "TokenRecord",
+    "TokenStore",
 ]

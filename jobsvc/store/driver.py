@@ -1,9 +1,10 @@
-"""A statement compiled once to the driver's SQL and run on a pooled DBAPI connection.
+"""A statement compiled once to the driver's SQL, and its run on a pooled DBAPI connection.
 
 For the API's hottest statement (the enqueue), SQLAlchemy's per-execution work (compiled cache
 lookup, execution context, result object, events, the ``Connection`` and its transaction) cost
 about 120 us, half of a single ``POST /jobs`` on SQLite. The pool (and its checkout ping) stays
-SQLAlchemy's; the one statement, which is its own transaction, goes to the driver in autocommit.
+SQLAlchemy's; the one statement, which is its own transaction, goes to the driver in autocommit
+(``Executor.run_one``; inside a transaction the executor runs the same text on its connection).
 Errors come back as SQLAlchemy's own exception classes, and a lost connection discards the pool
 as SQLAlchemy would, so ``translate_errors`` treats them as before.
 """
@@ -14,10 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.engine import Dialect as SQLAlchemyDialect
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
-from .engine import writer_lock
+from .dialects import Dialect
 
 _PLAIN_TYPES = (int, float, str, type(None))
 
@@ -31,7 +33,7 @@ class DriverStatement:
     fixed: Mapping[str, Any] = field(default_factory=dict)  # values the statement itself bound
 
     @classmethod
-    def from_statement(cls, statement: Any, dialect: Dialect) -> DriverStatement:
+    def from_statement(cls, statement: Any, dialect: SQLAlchemyDialect) -> DriverStatement:
         """Compile ``statement``; its bound parameters without a value must all be given at
         execution (the dialect's own, such as SQLite's ``OFFSET 0``, are kept)."""
         compiled = statement.compile(dialect=dialect)
@@ -53,50 +55,49 @@ class DriverStatement:
                      for name in self.positional_names)
 
 
-def fetch_all_autocommit(engine: Engine, statement: DriverStatement,
+def fetch_all_autocommit(engine: Engine, dialect: Dialect, statement: DriverStatement,
                          values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-    """Run ``statement`` as its own transaction on a pooled connection; return its rows."""
-    dialect = engine.dialect
-    postgresql = dialect.name == "postgresql"
-    with writer_lock(engine):
+    """Run ``statement`` as its own transaction on a pooled connection; return its rows.
+
+    Only ``Executor.run_one`` calls this, holding the dialect's writer lock.
+    """
+    driver = engine.dialect
+    try:
+        pooled = engine.raw_connection()
+    except driver.loaded_dbapi.Error as exc:  # no server: Engine.connect would wrap it too
+        raise _wrapped(exc, statement, driver, lost=False) from exc
+    try:
+        dialect.driver_autocommit(pooled.driver_connection, True)
+        cursor = pooled.cursor()
         try:
-            pooled = engine.raw_connection()
-        except dialect.loaded_dbapi.Error as exc:  # no server: Engine.connect would wrap it too
-            raise _wrapped(exc, statement, dialect, lost=False) from exc
-        try:
-            # SQLite connections are in autocommit already (isolation_level None, see engine.py).
-            if postgresql:
-                pooled.driver_connection.autocommit = True
-            cursor = pooled.cursor()
-            try:
-                cursor.execute(statement.sql, statement.parameters(values))
-                return cursor.fetchall()
-            finally:
-                cursor.close()
-        except dialect.loaded_dbapi.Error as exc:
-            lost = dialect.is_disconnect(exc, pooled.dbapi_connection, None)
-            if lost:
-                # As SQLAlchemy does on a disconnect: this connection, and every other one
-                # pooled before it (a server restart killed them all), must not be reused.
-                pooled.invalidate(exc)
-                engine.dispose()
-            raise _wrapped(exc, statement, dialect, lost=lost) from exc
+            cursor.execute(statement.sql, statement.parameters(values))
+            return cursor.fetchall()
         finally:
-            _give_back(pooled, dialect, reset_autocommit=postgresql)
+            cursor.close()
+    except driver.loaded_dbapi.Error as exc:
+        lost = driver.is_disconnect(exc, pooled.dbapi_connection, None)
+        if lost:
+            # As SQLAlchemy does on a disconnect: this connection, and every other one
+            # pooled before it (a server restart killed them all), must not be reused.
+            pooled.invalidate(exc)
+            engine.dispose()
+        raise _wrapped(exc, statement, driver, lost=lost) from exc
+    finally:
+        _give_back(pooled, dialect, driver)
 
 
-def _wrapped(exc: Exception, statement: DriverStatement, dialect: Dialect, *,
+def _wrapped(exc: Exception, statement: DriverStatement, driver: SQLAlchemyDialect, *,
              lost: bool) -> DBAPIError:
     # SQLAlchemy's own class for the driver's error (OperationalError, IntegrityError...).
-    return DBAPIError.instance(statement.sql, None, exc, dialect.loaded_dbapi.Error,
+    return DBAPIError.instance(statement.sql, None, exc, driver.loaded_dbapi.Error,
                                hide_parameters=True, connection_invalidated=lost,
-                               dialect=dialect)
+                               dialect=driver)
 
 
-def _give_back(pooled: Any, dialect: Dialect, *, reset_autocommit: bool) -> None:
-    if reset_autocommit and pooled.is_valid:
+def _give_back(pooled: Any, dialect: Dialect, driver: SQLAlchemyDialect) -> None:
+    if pooled.is_valid:
         try:
-            pooled.driver_connection.autocommit = False  # as the pool's other users expect
-        except dialect.loaded_dbapi.Error as exc:
+            dialect.driver_autocommit(pooled.driver_connection, False)  # as the pool expects
+        except driver.loaded_dbapi.Error as exc:
             pooled.invalidate(exc)  # a connection that cannot say even that is not reused
     pooled.close()

@@ -7,15 +7,13 @@ from dataclasses import fields
 from typing import Any
 
 from sqlalchemy import func, literal, select, text, update
-from sqlalchemy.engine import Connection, Engine, Row
+from sqlalchemy.engine import Engine, Row
 
 from ..errors import InvalidTransition, JobNotFound
 from ..models import Job, JobStatus
 from ..timestamps import db_now
-from .driver import DriverStatement, fetch_all_autocommit
-from .engine import read_transaction, translate_errors, write_transaction
+from .execute import Executor, Transaction, translate_errors
 from .insertion import batch_parameter, insert_statement
-from .notify import notify_queues
 from .records import JobRecord, NewJob
 
 jobs = Job.__table__
@@ -33,8 +31,8 @@ class JobStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._insert = DriverStatement.from_statement(insert_statement(engine.dialect),
-                                                      engine.dialect)
+        self._sql = Executor(engine)
+        self._insert = self._sql.prepare(insert_statement(self._sql.dialect))
 
     @translate_errors
     def enqueue(self, jobs_to_add: Sequence[NewJob]) -> list[int]:
@@ -43,15 +41,14 @@ class JobStore:
             return []
         # No notify_queues here: on PostgreSQL the insert trigger of migration 0002 sends one
         # NOTIFY per statement and queue within this round trip; SQLite workers see the commit.
-        rows = fetch_all_autocommit(self.engine, self._insert,
-                                    {"batch": batch_parameter(jobs_to_add)})
+        rows = self._sql.run_one(self._insert, {"batch": batch_parameter(jobs_to_add)})
         return sorted(row[0] for row in rows)  # ids rise in the batch's order
 
     @translate_errors
     def get(self, job_id: int) -> JobRecord:
         """Return the job with ``job_id``."""
-        with read_transaction(self.engine) as connection:
-            return self._get(connection, job_id)
+        with self._sql.read() as transaction:
+            return self._get(transaction, job_id)
 
     @translate_errors
     def list(
@@ -73,8 +70,8 @@ class JobStore:
             query = query.where(jobs.c.type == job_type)
         if before_id is not None:
             query = query.where(jobs.c.id < before_id)
-        with read_transaction(self.engine) as connection:
-            return [_record(row) for row in connection.execute(query)]
+        with self._sql.read() as transaction:
+            return [_record(row) for row in transaction.execute(query)]
 
     @translate_errors
     def cancel(self, job_id: int) -> JobRecord:
@@ -97,9 +94,9 @@ class JobStore:
             "finished_at": None,
             "result": None,
         }
-        with write_transaction(self.engine) as connection:
-            record = self._transition_in(connection, job_id, RETRYABLE, changes, "retry")
-            notify_queues(connection, {record.queue})
+        with self._sql.write() as transaction:
+            record = self._transition_in(transaction, job_id, RETRYABLE, changes, "retry")
+            self._sql.dialect.notify(transaction, {record.queue})
         return record
 
     @translate_errors
@@ -108,8 +105,8 @@ class JobStore:
         query = select(jobs.c.queue, jobs.c.status, func.count()).group_by(
             jobs.c.queue, jobs.c.status
         )
-        with read_transaction(self.engine) as connection:
-            return {(queue, status): count for queue, status, count in connection.execute(query)}
+        with self._sql.read() as transaction:
+            return {(queue, status): count for queue, status, count in transaction.execute(query)}
 
     @translate_errors
     def count_waiting(self, queue: str, up_to: int) -> int:
@@ -122,24 +119,24 @@ class JobStore:
             .limit(up_to)
             .subquery()
         )
-        with read_transaction(self.engine) as connection:
-            return connection.execute(select(func.count()).select_from(waiting)).scalar_one()
+        with self._sql.read() as transaction:
+            return transaction.execute(select(func.count()).select_from(waiting)).scalar_one()
 
     @translate_errors
     def ping(self) -> None:
         """Raise ``DatabaseUnavailable`` unless the database answers."""
-        with read_transaction(self.engine) as connection:
-            connection.execute(text("SELECT 1"))
+        with self._sql.read() as transaction:
+            transaction.execute(text("SELECT 1"))
 
     def _transition(
         self, job_id: int, allowed: tuple[JobStatus, ...], changes: dict[str, Any], verb: str
     ) -> JobRecord:
-        with write_transaction(self.engine) as connection:
-            return self._transition_in(connection, job_id, allowed, changes, verb)
+        with self._sql.write() as transaction:
+            return self._transition_in(transaction, job_id, allowed, changes, verb)
 
     def _transition_in(
         self,
-        connection: Connection,
+        transaction: Transaction,
         job_id: int,
         allowed: tuple[JobStatus, ...],
         changes: dict[str, Any],
@@ -151,10 +148,10 @@ class JobStore:
             .values(**changes, updated_at=db_now())
             .returning(*_RECORD_COLUMNS)
         )
-        row = connection.execute(statement).first()
+        row = transaction.execute(statement).first()
         if row is not None:
             return _record(row)
-        current = self._get(connection, job_id)
+        current = self._get(transaction, job_id)
         raise InvalidTransition(
             f"cannot {verb} a job that is {current.status.value}; "
             f"{verb} applies to {' or '.join(s.value for s in allowed)} jobs",
@@ -162,8 +159,8 @@ class JobStore:
         )
 
     @staticmethod
-    def _get(connection: Connection, job_id: int) -> JobRecord:
-        row = connection.execute(select(*_RECORD_COLUMNS).where(jobs.c.id == job_id)).first()
+    def _get(transaction: Transaction, job_id: int) -> JobRecord:
+        row = transaction.execute(select(*_RECORD_COLUMNS).where(jobs.c.id == job_id)).first()
         if row is None:
             raise JobNotFound(f"no job has id {job_id}")
         return _record(row)

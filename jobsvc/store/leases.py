@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import bindparam, literal_column, select, tuple_, type_coerce, update
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 from sqlalchemy.types import NullType
 
 from ..models import Job, JobStatus
 from ..retry import RetryPolicy
 from ..timestamps import db_now, db_now_plus
 from .completion import batch_parameter, complete_statement
-from .driver import DriverStatement, fetch_all_autocommit
-from .engine import one_statement, translate_errors, write_transaction
-from .notify import notify_queues
+from .driver import DriverStatement
+from .execute import Executor, Transaction, translate_errors
 from .records import ClaimedJob, Failed, Lease, Outcome, Released, Rescued, Succeeded
 from .sql import PENDING, RUNNING
 
@@ -102,11 +100,9 @@ class LeaseStore:
     def __init__(self, engine: Engine, retry_policy: RetryPolicy) -> None:
         self.engine = engine
         self.retry_policy = retry_policy
-        self._complete = complete_statement(engine.dialect)
-        self._complete_sql = DriverStatement.from_statement(self._complete, engine.dialect)
+        self._sql = Executor(engine)
+        self._complete = self._sql.prepare(complete_statement(self._sql.dialect))
         self._claims: dict[int | None, DriverStatement] = {}  # by number of queues
-        # psycopg decodes json columns itself; sqlite3 hands back the text.
-        self._decode_payload = engine.dialect.name == "sqlite"
 
     @translate_errors
     def claim(
@@ -122,23 +118,21 @@ class LeaseStore:
             params.update((f"queue_{index}", name) for index, name in enumerate(queues))
         # One statement in autocommit, on the driver: the worker's hottest round trip, where
         # SQLAlchemy's execution path (and re-rendering the IN list) cost more than the database.
-        rows = fetch_all_autocommit(self.engine, self._claim_sql(queues), params)
+        rows = self._sql.run_one(self._claim_sql(queues), params)
         # UPDATE ... RETURNING has no order: sort by age, then (a stable sort, reversed
         # stably) by priority, with C-level keys: a Python key per row cost more than the sort.
         rows.sort(key=_AGE)
         rows.sort(key=_PRIORITY, reverse=True)
-        if self._decode_payload:
-            return [ClaimedJob(*row[:_PAYLOAD], json.loads(row[_PAYLOAD]),
-                               *row[_PAYLOAD + 1:_JOB_FIELDS], lease_token=token)
-                    for row in rows]
-        return [ClaimedJob(*row[:_JOB_FIELDS], lease_token=token) for row in rows]
+        decode = self._sql.dialect.decode_json
+        return [ClaimedJob(*row[:_PAYLOAD], decode(row[_PAYLOAD]),
+                           *row[_PAYLOAD + 1:_JOB_FIELDS], lease_token=token)
+                for row in rows]
 
     def _claim_sql(self, queues: Sequence[str] | None) -> DriverStatement:
         key = None if queues is None else len(queues)
         statement = self._claims.get(key)
         if statement is None:  # a worker serves one list of queues: built once per worker
-            statement = DriverStatement.from_statement(_claim_statement(key),
-                                                       self.engine.dialect)
+            statement = self._sql.prepare(_claim_statement(key))
             self._claims[key] = statement
         return statement
 
@@ -156,8 +150,7 @@ class LeaseStore:
                     updated_at=db_now())
             .returning(jobs.c.id)
         )
-        with one_statement(self.engine) as connection:
-            kept = set(connection.execute(statement).scalars())
+        kept = {row[0] for row in self._sql.run_one(statement)}
         return {lease.job_id for lease in leases} - kept
 
     @translate_errors
@@ -167,28 +160,28 @@ class LeaseStore:
             return []
         succeeded = [o for o in outcomes if isinstance(o, Succeeded)]
         if len(succeeded) == len(outcomes):
-            # The hot path, a flush of successes: one statement, its own transaction, on the
-            # driver (as the claim).
-            rows = fetch_all_autocommit(self.engine, self._complete_sql,
-                                        {"batch": batch_parameter(succeeded)})
-            return _lost_successes(succeeded, {row[0] for row in rows})
-        lost: list[int] = []
-        with write_transaction(self.engine) as connection:
-            if succeeded:  # every success of the flush in one statement, as above
-                kept = set(connection.execute(self._complete,
-                                              {"batch": batch_parameter(succeeded)}).scalars())
-                lost.extend(_lost_successes(succeeded, kept))
+            # The hot path, a flush of successes: the one statement is its own transaction.
+            return self._complete_successes(self._sql.run_one, succeeded)
+        with self._sql.write() as transaction:
+            # Every success of the flush in the same one statement, inside the transaction.
+            lost = self._complete_successes(transaction.run, succeeded) if succeeded else []
             released_queues: set[str] = set()
             for outcome in outcomes:
                 if isinstance(outcome, Succeeded):
                     continue
-                row = connection.execute(self._outcome_statement(outcome)).first()
+                row = transaction.execute(self._outcome_statement(outcome)).first()
                 if row is None:
                     lost.append(outcome.lease.job_id)
                 elif isinstance(outcome, Released):
                     released_queues.add(row.queue)
-            notify_queues(connection, released_queues)
+            self._sql.dialect.notify(transaction, released_queues)
         return lost
+
+    def _complete_successes(self, run: Callable[[Any, Any], list[Any]],
+                            succeeded: Sequence[Succeeded]) -> list[int]:
+        """Mark ``succeeded`` DONE with ``run`` (alone or in a transaction); return the lost."""
+        rows = run(self._complete, {"batch": batch_parameter(succeeded)})
+        return _lost_successes(succeeded, {row[0] for row in rows})
 
     def _outcome_statement(self, outcome: Outcome) -> Any:
         statement = update(jobs).where(_fenced(outcome.lease)).returning(jobs.c.queue)
@@ -227,12 +220,12 @@ class LeaseStore:
             .with_for_update(skip_locked=True)
         )
         rescued: list[Rescued] = []
-        with write_transaction(self.engine) as connection:
-            for row in connection.execute(expired).all():
-                rescued.append(self._rescue_one(connection, row))
+        with self._sql.write() as transaction:
+            for row in transaction.execute(expired).all():
+                rescued.append(self._rescue_one(transaction, row))
         return rescued
 
-    def _rescue_one(self, connection: Connection, row: Any) -> Rescued:
+    def _rescue_one(self, transaction: Transaction, row: Any) -> Rescued:
         failure = Failed(
             lease=Lease(row.id, row.lease_token),
             attempt=row.attempts,
@@ -242,5 +235,5 @@ class LeaseStore:
             error_type="LeaseExpired",
         )
         changes = self._failure_changes(failure)
-        connection.execute(update(jobs).where(_fenced(failure.lease)).values(**changes))
+        transaction.execute(update(jobs).where(_fenced(failure.lease)).values(**changes))
         return Rescued(row.id, row.attempts, changes["status"])

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from ..errors import TokenNameTaken
 from ..models import ApiToken
 from ..timestamps import db_now
-from .engine import read_transaction, translate_errors, write_transaction
+from .execute import Executor, translate_errors
 from .records import TokenRecord
 
 tokens = ApiToken.__table__
@@ -31,6 +31,7 @@ class TokenStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._sql = Executor(engine)
 
     @translate_errors
     def create(self, name: str, token_hash: str, scopes: str) -> TokenRecord:
@@ -38,8 +39,8 @@ class TokenStore:
         statement = insert(tokens).values(name=name, token_hash=token_hash, scopes=scopes,
                                           created_at=db_now()).returning(*_COLUMNS)
         try:
-            with write_transaction(self.engine) as connection:
-                return _record(connection.execute(statement).one())
+            with self._sql.write() as transaction:
+                return _record(transaction.execute(statement).one())
         except IntegrityError:
             raise TokenNameTaken(f"a live token is already named {name!r}") from None
 
@@ -47,26 +48,27 @@ class TokenStore:
     def revoke(self, name: str) -> bool:
         """End the live token named ``name`` now; return False when there is none."""
         statement = update(tokens).where(tokens.c.name == name, _LIVE).values(revoked_at=db_now())
-        with write_transaction(self.engine) as connection:
-            return connection.execute(statement).rowcount > 0
+        with self._sql.write() as transaction:
+            return transaction.execute(statement).rowcount > 0
 
     @translate_errors
     def find_live(self, token_hash: str) -> TokenRecord | None:
         """Return the live token with this hash, or None (one unique-index lookup)."""
         statement = select(*_COLUMNS).where(tokens.c.token_hash == token_hash, _LIVE)
-        with read_transaction(self.engine) as connection:
-            row = connection.execute(statement).first()
+        with self._sql.read() as transaction:
+            row = transaction.execute(statement).first()
         return None if row is None else _record(row)
 
     @translate_errors
     def any_live(self) -> bool:
         """Return True when at least one token is live."""
-        with read_transaction(self.engine) as connection:
-            return connection.execute(select(tokens.c.id).where(_LIVE).limit(1)).first() is not None
+        with self._sql.read() as transaction:
+            live = transaction.execute(select(tokens.c.id).where(_LIVE).limit(1)).first()
+        return live is not None
 
     @translate_errors
     def list_live(self) -> list[TokenRecord]:
         """Return the live tokens, oldest first."""
         statement = select(*_COLUMNS).where(_LIVE).order_by(tokens.c.id)
-        with read_transaction(self.engine) as connection:
-            return [_record(row) for row in connection.execute(statement)]
+        with self._sql.read() as transaction:
+            return [_record(row) for row in transaction.execute(statement)]

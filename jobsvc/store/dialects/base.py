@@ -1,0 +1,142 @@
+"""What the store asks of a database engine kind: the one interface both dialects implement.
+
+Everything that differs between SQLite and PostgreSQL lives behind it: connection setup, how a
+writing transaction begins and whether writers queue in the process, the driver's autocommit,
+JSON batches unpacked as rows, JSON the driver returns, NOTIFY and waking idle workers, the
+migration lock, and the database's clock and timestamp storage. Statements, transactions and
+errors are the executor's (``store/execute.py``), the same for every dialect.
+"""
+
+from __future__ import annotations
+
+import weakref
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.types import TypeEngine
+
+CHANNEL = "jobsvc_jobs"  # PostgreSQL's NOTIFY channel; migration 0002's trigger sends on it
+WRITE_OPTION = "jobsvc_write"  # execution option: True, SINGLE_STATEMENT or absent (a reader)
+SINGLE_STATEMENT = "single statement"
+
+
+class Waker(Protocol):
+    """Blocks an idle worker until jobs may be ready or a timeout passes."""
+
+    def wait(self, timeout: float) -> bool:
+        """Return True early if something changed, False after ``timeout`` seconds."""
+
+    def close(self) -> None:
+        """Release the waker's connection."""
+
+
+class Executes(Protocol):
+    """Something a statement can be executed on inside a transaction (``execute.Transaction``)."""
+
+    def execute(self, statement: Any, values: Any = None) -> Any:
+        """Execute ``statement`` and return its result."""
+
+
+@dataclass(frozen=True)
+class JsonRows:
+    """A JSON array parameter unpacked as rows: what to select from, its columns, their order.
+
+    ``columns`` maps each requested name to an expression of the requested type; ``ordering``
+    is the array index to ORDER BY, or None where the rows already come in the array's order.
+    """
+
+    source: Any
+    columns: dict[str, Any]
+    ordering: Any | None
+
+
+class Dialect(ABC):
+    """One engine kind, bound to one engine; ``dialect_for(engine)`` makes and caches it."""
+
+    name: ClassVar[str]
+
+    def __init__(self, engine: Engine) -> None:
+        # Weakly: dialect_for caches this object under the engine, which must stay collectable.
+        self._engine = weakref.ref(engine)
+
+    @property
+    def engine(self) -> Engine:
+        engine = self._engine()
+        if engine is None:
+            raise RuntimeError("this dialect's engine is gone")
+        return engine
+
+    # -- connections -----------------------------------------------------------------------
+
+    @staticmethod
+    @abstractmethod
+    def engine_options(database_url: str) -> dict[str, Any]:
+        """Return ``create_engine`` options for a URL of this kind."""
+
+    @abstractmethod
+    def configure(self) -> None:
+        """Attach this kind's connection setup to the engine (idempotent)."""
+
+    @abstractmethod
+    def worker_engine(self) -> Engine:
+        """Return an engine for a worker's hot loop (its own pool where pools are shared)."""
+
+    @abstractmethod
+    def writer_lock(self) -> AbstractContextManager[Any]:
+        """Return the context every writer of this process holds while it writes."""
+
+    @abstractmethod
+    def mark_writer(self, connection: Connection, *, single_statement: bool) -> Connection:
+        """Prepare ``connection`` to write: in one transaction, or one autocommit statement."""
+
+    @abstractmethod
+    def driver_autocommit(self, driver_connection: Any, on: bool) -> None:
+        """Switch a pooled DBAPI connection's autocommit (where it is not always on)."""
+
+    # -- SQL -------------------------------------------------------------------------------
+
+    @abstractmethod
+    def json_rows(self, param_name: str, columns: Sequence[tuple[str, TypeEngine[Any]]]
+                  ) -> JsonRows:
+        """Unpack the JSON array bound as ``param_name`` into rows of ``columns``.
+
+        Each array element is an object with those keys. A ``JSON`` column's value is JSON
+        text (returned as the JSON it holds); a ``UTCDateTime`` column's is epoch seconds.
+        """
+
+    @abstractmethod
+    def decode_json(self, value: Any) -> Any:
+        """Return a JSON column's value as the driver gave it, decoded."""
+
+    @abstractmethod
+    def notify(self, transaction: Executes, queues: Iterable[str]) -> None:
+        """Tell listening workers, on commit, that ``queues`` have new jobs."""
+
+    @abstractmethod
+    def open_waker(self) -> Waker:
+        """Return a waker that sees other processes' commits (or notifications)."""
+
+    @abstractmethod
+    def migration_lock(self) -> AbstractContextManager[None]:
+        """Return a lock that only one process at a time holds, across hosts where it can."""
+
+    # -- the clock (class-level: SQLAlchemy compiles and types have no engine) ---------------
+
+    @staticmethod
+    @abstractmethod
+    def now_sql() -> str:
+        """Return SQL for the database's current time, as its timestamps store it."""
+
+    @classmethod
+    @abstractmethod
+    def now_plus_sql(cls, seconds_sql: str) -> str:
+        """Return SQL for the database's current time plus ``seconds_sql`` seconds."""
+
+    @staticmethod
+    @abstractmethod
+    def timestamp_type() -> TypeEngine[Any]:
+        """Return the column type that stores an aware UTC datetime."""

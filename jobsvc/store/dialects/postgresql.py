@@ -1,0 +1,211 @@
+"""PostgreSQL through psycopg 3: pooled connections pinged when idle, LISTEN/NOTIFY, timestamptz."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    Text,
+    bindparam,
+    cast,
+    column,
+    create_engine,
+    event,
+    func,
+    text,
+    type_coerce,
+)
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from ...timestamps import UTCDateTime
+from .base import CHANNEL, Dialect, Executes, JsonRows, Waker
+
+logger = logging.getLogger(__name__)
+
+PING_AFTER_IDLE_SECONDS = 2.0  # a pooled connection idle this long is pinged at checkout
+POOL_SIZE = 10
+POOL_OVERFLOW = 10
+# Any fixed 64-bit number works; all jobsvc processes on one database must agree on it.
+MIGRATION_LOCK_KEY = int.from_bytes(hashlib.sha256(b"jobsvc-migrate").digest()[:8], "big",
+                                    signed=True)
+_IDLE_SINCE = "jobsvc_idle_since"
+_NO_LOCK = nullcontext()  # every connection is its own writer: MVCC and row locks suffice
+
+
+class UTCTimestamptz(TypeDecorator[datetime]):
+    """An aware datetime as ``timestamptz``, always handed back in UTC."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.astimezone(UTC)
+
+
+class PostgreSQLDialect(Dialect):
+    """PostgreSQL through psycopg 3."""
+
+    name = "postgresql"
+
+    @staticmethod
+    def engine_options(database_url: str) -> dict[str, Any]:
+        # No pool_pre_ping: a round trip before every transaction was a fifth of a POST /jobs;
+        # configure pings only connections that sat idle in the pool (see _ping_if_idle).
+        # hide_parameters: see SQLiteDialect.engine_options.
+        return {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW, "hide_parameters": True}
+
+    def configure(self) -> None:
+        pool = self.engine.pool
+        if not event.contains(pool, "checkout", _ping_if_idle):
+            event.listen(pool, "checkin", _note_checkin)
+            event.listen(pool, "checkout", _ping_if_idle)
+
+    def worker_engine(self) -> Engine:
+        # A statement on a dead connection raises DatabaseUnavailable, SQLAlchemy then
+        # discards the whole pool, and the worker retries with fresh connections.
+        url = self.engine.url
+        return create_engine(url, **self.engine_options(url.render_as_string(hide_password=False)))
+
+    def writer_lock(self) -> AbstractContextManager[Any]:
+        return _NO_LOCK
+
+    def mark_writer(self, connection: Connection, *, single_statement: bool) -> Connection:
+        # A single statement is atomic by itself: no BEGIN and COMMIT round trips around it
+        # (its row locks and its trigger's NOTIFY still commit with it).
+        if single_statement:
+            return connection.execution_options(isolation_level="AUTOCOMMIT")
+        return connection
+
+    def driver_autocommit(self, driver_connection: Any, on: bool) -> None:
+        driver_connection.autocommit = on
+
+    def json_rows(self, param_name: str, columns: Sequence[tuple[str, TypeEngine[Any]]]
+                  ) -> JsonRows:
+        rows = func.json_to_recordset(cast(bindparam(param_name, type_=Text), JSON)).table_valued(
+            *(column(name, _recordset_type(type_)) for name, type_ in columns),
+        ).render_derived(name="v", with_types=True)
+        values = {name: _from_recordset(rows.c[name], type_) for name, type_ in columns}
+        # json_to_recordset yields the array in order, and a statement that neither joins nor
+        # sorts it keeps that order (an INSERT draws its ids from the sequence in it).
+        return JsonRows(rows, values, None)
+
+    def decode_json(self, value: Any) -> Any:
+        return value  # psycopg decodes json columns itself
+
+    def notify(self, transaction: Executes, queues: Iterable[str]) -> None:
+        for queue in sorted(set(queues)):
+            transaction.execute(text("SELECT pg_notify(:channel, :queue)"),
+                                {"channel": CHANNEL, "queue": queue})
+
+    def open_waker(self) -> Waker:
+        return PostgresWaker(self.engine)
+
+    @contextmanager
+    def migration_lock(self) -> Iterator[None]:
+        lock = text("SELECT pg_advisory_lock(:key)")
+        unlock = text("SELECT pg_advisory_unlock(:key)")
+        with self.engine.connect() as connection:
+            connection.execute(lock, {"key": MIGRATION_LOCK_KEY})
+            connection.commit()
+            try:
+                yield
+            finally:
+                connection.execute(unlock, {"key": MIGRATION_LOCK_KEY})
+                connection.commit()
+
+    @staticmethod
+    def now_sql() -> str:
+        return "now()"
+
+    @classmethod
+    def now_plus_sql(cls, seconds_sql: str) -> str:
+        return f"(now() + make_interval(secs => {seconds_sql}))"
+
+    @staticmethod
+    def timestamp_type() -> TypeEngine[Any]:
+        return UTCTimestamptz()
+
+
+def _recordset_type(type_: TypeEngine[Any]) -> TypeEngine[Any]:
+    if isinstance(type_, JSON):
+        return Text()  # the batch carries JSON text; cast below
+    if isinstance(type_, UTCDateTime):
+        return Float()  # epoch seconds
+    return type_
+
+
+def _from_recordset(value: Any, type_: TypeEngine[Any]) -> Any:
+    if isinstance(type_, JSON):
+        return cast(value, JSON)
+    if isinstance(type_, UTCDateTime):
+        return type_coerce(func.to_timestamp(value), UTCDateTime())
+    return value
+
+
+def _note_checkin(dbapi_connection: Any, connection_record: Any) -> None:
+    if connection_record is not None:
+        connection_record.info[_IDLE_SINCE] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, connection_record: Any, proxy: Any) -> None:
+    # SQLAlchemy's documented "pessimistic" disconnect handling, limited to connections that
+    # sat in the pool: one a request used a moment ago is almost surely alive, and a ping per
+    # checkout would cost a round trip per transaction. A server restarted while connections
+    # were busy costs one DatabaseUnavailable (503 or a worker retry); SQLAlchemy then
+    # discards the whole pool.
+    idle_since = connection_record.info.get(_IDLE_SINCE)
+    if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+        return
+    try:
+        dbapi_connection.execute("SELECT 1")
+        dbapi_connection.rollback()  # the ping opened a transaction; leave none behind
+    except Exception as exc:  # any failure: the pool must replace this connection
+        raise DisconnectionError(str(exc)) from exc
+
+
+class PostgresWaker:
+    """LISTENs on a connection of its own; any notification wakes the worker."""
+
+    def __init__(self, engine: Engine) -> None:
+        url = engine.url.set(drivername="postgresql")
+        self._conninfo = url.render_as_string(hide_password=False)
+        self._connection: psycopg.Connection | None = None
+
+    def _connect(self) -> psycopg.Connection:
+        if self._connection is None or self._connection.closed:
+            self._connection = psycopg.connect(self._conninfo, autocommit=True)
+            self._connection.execute(f"LISTEN {CHANNEL}")
+        return self._connection
+
+    def wait(self, timeout: float) -> bool:
+        try:
+            connection = self._connect()
+            for _ in connection.notifies(timeout=timeout, stop_after=1):
+                return True
+            return False
+        except psycopg.Error as exc:
+            # The database is away; sleep the interval and let the next claim report it.
+            logger.warning("listen connection lost: %s", exc)
+            self.close()
+            time.sleep(timeout)
+            return False
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
