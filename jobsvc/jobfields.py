@@ -14,9 +14,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Float, Integer, String, Text
-from sqlalchemy.types import TypeEngine
-
 from .models import QUEUE_NAME_MAX
 from .registry import TYPE_NAME_PATTERN
 
@@ -56,15 +53,15 @@ class JobField:
     is called for a fresh value). ``nullable`` fields also take an explicit ``null``, meaning
     the same as absent. ``store_optional`` fields may be left unset (None) on ``NewJob``; the
     others the API fills in (from the settings where the client sent null) before the store.
-    ``sql_type`` is the field's type in the insert's JSON batch, ``encode`` turns the NewJob
-    attribute into that batch value, and ``encoded_attribute`` names a NewJob attribute that
-    may hold it already encoded (the API encodes payloads once, to measure them).
+    The insert reads each field into the column of the same name, with that column's type;
+    ``encode`` turns the NewJob attribute into the value the insert's JSON batch carries, and
+    ``encoded_attribute`` names a NewJob attribute that may hold it already encoded (the API
+    encodes payloads once, to measure them).
     """
 
     name: str
     kind: JsonKind
     python_type: Any
-    sql_type: type[TypeEngine[Any]]
     default: Any = Required
     nullable: bool = False
     store_optional: bool = False
@@ -96,21 +93,21 @@ class JobField:
 
 # The order is the schema's and the OpenAPI document's.
 ENQUEUE_FIELDS: tuple[JobField, ...] = (
-    JobField("type", "string", str, String, pattern=TYPE_NAME_PATTERN,
+    JobField("type", "string", str, pattern=TYPE_NAME_PATTERN,
              invalid_message="Must start with a letter or _, then up to 127 letters, digits "
                              "or _ . : -"),
-    JobField("payload", "object", Any, Text, default=dict, encode=_json_text,
+    JobField("payload", "object", Any, default=dict, encode=_json_text,
              encoded_attribute="payload_json"),
-    JobField("queue", "string", str, String, default="default", pattern=QUEUE_NAME_PATTERN,
+    JobField("queue", "string", str, default="default", pattern=QUEUE_NAME_PATTERN,
              invalid_message=f"Must be 1 to {QUEUE_NAME_MAX} letters, digits or _ . : -"),
-    JobField("priority", "integer", int, Integer, default=0, bounds=PRIORITY_RANGE),
-    JobField("run_at", "date-time", datetime | None, Float, default=None, nullable=True,
+    JobField("priority", "integer", int, default=0, bounds=PRIORITY_RANGE),
+    JobField("run_at", "date-time", datetime | None, default=None, nullable=True,
              store_optional=True, bounds=(RUN_AT_EARLIEST, RUN_AT_LATEST),
              description="ISO-8601 with an offset, from 1970 to before 9000 (UTC).",
              openapi_pattern=RUN_AT_YEAR_PATTERN, encode=_epoch_seconds),
-    JobField("max_attempts", "integer", int, Integer, default=None, nullable=True,
+    JobField("max_attempts", "integer", int, default=None, nullable=True,
              bounds=MAX_ATTEMPTS_RANGE),
-    JobField("timeout_seconds", "number", float | None, Float, default=None, nullable=True,
+    JobField("timeout_seconds", "number", float | None, default=None, nullable=True,
              store_optional=True, bounds=TIMEOUT_RANGE_SECONDS),
 )
 ENQUEUE_FIELD_NAMES = tuple(field.name for field in ENQUEUE_FIELDS)

@@ -33,7 +33,7 @@ def test_new_job_carries_every_declared_field():
 
 
 def test_the_insert_batch_is_what_the_declaration_encodes():
-    # The shape store/insertion.py can derive its column list from: name, sql_type, encode.
+    # store/insertion.py builds its batch from batch_row and its columns from the names.
     assert json.loads(batch_parameter(JOBS)) == [batch_row(job) for job in JOBS]
     assert [field.name for field in ENQUEUE_FIELDS] == list(batch_row(JOBS[0]))
 

@@ -12,48 +12,42 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import JSON, Float, Integer, String, func, insert, literal_column, select
+from sqlalchemy import func, insert, literal_column, select
 
+from ..jobfields import ENQUEUE_FIELDS, batch_row
 from ..models import Job
-from ..timestamps import UTCDateTime, db_now
+from ..timestamps import db_now
 from .dialects import Dialect
 from .records import NewJob
 from .sql import PENDING
 
 jobs = Job.__table__
 
-_FIELDS = ("type", "payload", "queue", "priority", "max_attempts", "timeout_seconds", "run_at")
+# Each enqueue field travels in the batch under its name and lands in its column, read with the
+# column's own type (the dialect knows how a JSON or a timestamp column travels as JSON).
+_BATCH_COLUMNS = tuple((field.name, jobs.c[field.name].type) for field in ENQUEUE_FIELDS)
+# What the row gets that no client sets: times from the database's clock, a fresh state.
+_SERVER_SET = {"created_at": db_now(), "updated_at": db_now(), "status": PENDING,
+               "attempts": literal_column("0")}
 
 
 def batch_parameter(new_jobs: Sequence[NewJob]) -> str:
     """Return the JSON document that carries ``new_jobs`` into the statement."""
-    return json.dumps([
-        {"type": job.type,
-         "payload": job.payload_json if job.payload_json is not None else json.dumps(job.payload),
-         "queue": job.queue,
-         "priority": job.priority, "max_attempts": job.max_attempts,
-         "timeout_seconds": job.timeout_seconds,
-         "run_at": None if job.run_at is None else job.run_at.timestamp()}
-        for job in new_jobs
-    ])
+    return json.dumps([batch_row(job) for job in new_jobs])
 
 
-# A JSON field holds JSON text; run_at holds epoch seconds (see json_rows).
-_BATCH_COLUMNS = tuple(zip(_FIELDS, (String(), JSON(), String(), Integer(), Integer(), Float(),
-                                     UTCDateTime()), strict=True))
+def _value(name: str, batched: Any) -> Any:
+    # A field the client left unset (null) takes its column's server default (run_at: now).
+    default = jobs.c[name].server_default
+    return batched if default is None else func.coalesce(batched, default.arg)
 
 
 def insert_statement(dialect: Dialect) -> Any:
     """Return the INSERT ... SELECT that stores a batch of PENDING jobs, returning ids."""
     batch = dialect.json_rows("batch", _BATCH_COLUMNS)
-    c = batch.columns
-    rows = select(
-        c["type"], c["payload"], c["queue"], c["priority"], c["max_attempts"],
-        c["timeout_seconds"], func.coalesce(c["run_at"], db_now()), db_now(), db_now(),
-        PENDING, literal_column("0"),
-    ).select_from(batch.source)
+    values = [_value(name, batch.columns[name]) for name, _ in _BATCH_COLUMNS]
+    rows = select(*values, *_SERVER_SET.values()).select_from(batch.source)
     if batch.ordering is not None:  # else the rows come in the batch's order, and nothing
         rows = rows.order_by(batch.ordering)  # here (no join, no sort) reorders them
-    targets = ["type", "payload", "queue", "priority", "max_attempts", "timeout_seconds",
-               "run_at", "created_at", "updated_at", "status", "attempts"]
+    targets = [name for name, _ in _BATCH_COLUMNS] + list(_SERVER_SET)
     return insert(jobs).from_select(targets, rows).returning(jobs.c.id)
