@@ -3,28 +3,19 @@
 from __future__ import annotations
 
 import logging
-import time
 
 import pytest
 from sqlalchemy import text
 
 from jobsvc.store import TokenStore
-from jobsvc.tokens import format_scopes, hash_token, new_token, parse_scopes
+from jobsvc.tokens import hash_token
+from tests.support.tokens import bearer as _bearer
+from tests.support.tokens import make_token as _make_token
+from tests.support.waiting import wait_until
 
 JOB = {"type": "test.echo", "payload": {}}
 REMOTE = {"REMOTE_ADDR": "203.0.113.7"}
 CREATE_HINT = "flask --app jobsvc jobs token create"
-
-
-def _make_token(app, name: str = "ci", scopes: str = "enqueue,read,admin") -> str:
-    token = new_token()
-    TokenStore(app.extensions["jobsvc.store"].engine).create(
-        name, hash_token(token), format_scopes(parse_scopes(scopes)))
-    return token
-
-
-def _bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.mark.parametrize(
@@ -202,8 +193,8 @@ def test_the_first_token_closes_loopback_within_the_cache_time(client, app):
     token = _make_token(app)
     assert client.get("/jobs", environ_base=REMOTE).status_code == 401  # never served remote
     assert client.get("/jobs", headers=_bearer(token)).status_code == 200  # tokens: not cached
-    time.sleep(TOKENS_EXIST_CACHE_SECONDS)
-    assert client.get("/jobs").status_code == 401
+    wait_until(lambda: client.get("/jobs").status_code == 401,
+               timeout=TOKENS_EXIST_CACHE_SECONDS + 0.5, interval=0.05)
 
 
 def test_start_warns_while_no_token_exists(database_url, caplog):
