@@ -18,6 +18,7 @@ from tests.support.settings import (  # noqa: F401 - BACKENDS, FAST_SETTINGS: ol
     BACKENDS,
     FAST_SETTINGS,
     POSTGRES_ENV,
+    RETRY_SEED,
     admin_url,
     require_admin_url,
 )

@@ -9,6 +9,7 @@ import pytest
 POSTGRES_ENV = "JOBSVC_TEST_POSTGRES_URL"
 BACKENDS = ["sqlite", "postgresql"]
 TERMINAL = {"DONE", "FAILED", "CANCELLED"}
+RETRY_SEED = 7  # the lease_store fixture's jitter: tests can replay its draws
 # Short leases, polls and backoffs: the lifecycle plays out in seconds, not minutes.
 FAST_SETTINGS = {
     "JOBSVC_LEASE_SECONDS": 2.0,
