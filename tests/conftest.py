@@ -76,7 +76,7 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
     databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
     name = databases.create()
     yield databases.url(name)
-    databases.drop(name)
+    databases.drop_later(name)
 
 
 @pytest.fixture
@@ -90,7 +90,7 @@ def migrated_database_url(backend: str, request: pytest.FixtureRequest,
     databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
     name = databases.clone_migrated()
     yield databases.url(name)
-    databases.drop(name)
+    databases.drop_later(name)
 
 
 @pytest.fixture

@@ -2,7 +2,8 @@
 
 Migrating costs most of a small test's time, so a session migrates a template once (with
 ``create_app`` and auto-migrate, as the service does) and each test gets a copy: on PostgreSQL
-``CREATE DATABASE ... TEMPLATE``, on SQLite a copy of the file.
+``CREATE DATABASE ... TEMPLATE``, on SQLite a copy of the file. On PostgreSQL the next clone
+is made, and the last one dropped, in the background while a test runs.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import itertools
 import shutil
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
@@ -55,6 +57,9 @@ class PostgresDatabases:
         self._numbers = itertools.count(1)
         self._template: str | None = None
         self._alive: set[str] = set()
+        # One thread, so the server sees one CREATE or DROP of ours at a time.
+        self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="test-databases")
+        self._next_clone: Future[str] | None = None
 
     def url(self, name: str) -> str:
         """Return the SQLAlchemy URL of database ``name``."""
@@ -69,16 +74,24 @@ class PostgresDatabases:
         return name
 
     def clone_migrated(self) -> str:
-        """Create a database with the current schema; return its name."""
-        return self.create(self._migrated_template())
+        """Return a new database with the current schema (made ahead); start making the next."""
+        template = self._migrated_template()
+        clone = self._next_clone or self._background.submit(self.create, template)
+        self._next_clone = self._background.submit(self.create, template)
+        return clone.result()
 
     def drop(self, name: str) -> None:
         """Drop database ``name``, ending any session still connected to it."""
         self._execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         self._alive.discard(name)
 
+    def drop_later(self, name: str) -> None:
+        """Drop database ``name`` in the background; ``close`` waits for it."""
+        self._background.submit(self.drop, name)
+
     def close(self) -> None:
-        """Drop every database this session made."""
+        """Drop every database this session made (the clone made ahead too)."""
+        self._background.shutdown(wait=True)
         for name in sorted(self._alive):
             self.drop(name)
 
