@@ -2,34 +2,26 @@
 
 from __future__ import annotations
 
-import os
 import random
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from flask import Flask
-from sqlalchemy.engine import make_url
 
 from jobsvc import create_app
 from jobsvc.extensions import db
 from jobsvc.retry import RetryPolicy
 from jobsvc.store import JobStore, LeaseStore
-
-POSTGRES_ENV = "JOBSVC_TEST_POSTGRES_URL"
-BACKENDS = ["sqlite", "postgresql"]
-FAST_SETTINGS = {
-    "JOBSVC_LEASE_SECONDS": 2.0,
-    "JOBSVC_HEARTBEAT_SECONDS": 0.5,
-    "JOBSVC_POLL_SECONDS": 0.05,
-    "JOBSVC_RETRY_BASE_SECONDS": 0.05,
-    "JOBSVC_RETRY_MAX_SECONDS": 1.0,
-    "JOBSVC_SHUTDOWN_GRACE_SECONDS": 5.0,
-    "JOBSVC_HANDLERS": ("tests.handlers",),
-}
-
+from tests.support.databases import PostgresDatabases, SqliteTemplate
+from tests.support.settings import (  # noqa: F401 - BACKENDS, FAST_SETTINGS: old import path
+    BACKENDS,
+    FAST_SETTINGS,
+    POSTGRES_ENV,
+    RETRY_SEED,
+    admin_url,
+    require_admin_url,
+)
 
 # A conftest's pytestmark marks nothing, so directories mark their tests here.
 DIRECTORY_MARKERS = {"e2e": pytest.mark.e2e, "faults": pytest.mark.faults}
@@ -45,25 +37,28 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def _admin_url() -> str | None:
-    url = os.environ.get(POSTGRES_ENV)
-    if not url and os.environ.get("CI"):
-        pytest.fail(f"{POSTGRES_ENV} must be set under CI: PostgreSQL tests are required there")
-    return url
+    """Return the PostgreSQL admin URL (old name: use tests.support.settings.admin_url)."""
+    return admin_url()
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """Create a PostgreSQL database for this test session; drop it afterwards."""
-    admin = _admin_url()
-    if not admin:
-        pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV} (e.g. postgresql://postgres@127.0.0.1/test)")
-    name = f"jobsvc_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(admin).set(drivername="postgresql+psycopg", database=name)
-    yield url.render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def postgres_databases() -> Iterator[PostgresDatabases]:
+    """This session's PostgreSQL databases; every one is dropped at the end."""
+    databases = PostgresDatabases(require_admin_url())
+    yield databases
+    databases.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_databases: PostgresDatabases) -> str:
+    """Return the URL of an empty PostgreSQL database shared by the whole session."""
+    return postgres_databases.url(postgres_databases.create())
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> SqliteTemplate:
+    """A SQLite file migrated once per session, copied for each test."""
+    return SqliteTemplate(tmp_path_factory.mktemp("sqlite-template"))
 
 
 @pytest.fixture(params=BACKENDS)
@@ -78,24 +73,32 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
     if backend == "sqlite":
         yield f"sqlite:///{tmp_path / 'jobsvc.sqlite3'}"
         return
-    url = request.getfixturevalue("postgres_url")
-    _reset_postgres(url)
-    yield url
-
-
-def _reset_postgres(url: str) -> None:
-    plain = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(plain, autocommit=True) as connection:
-        connection.execute("DROP SCHEMA public CASCADE")
-        connection.execute("CREATE SCHEMA public")
+    databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
+    name = databases.create()
+    yield databases.url(name)
+    databases.drop_later(name)
 
 
 @pytest.fixture
-def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
-    """Return an app on a clean, migrated database."""
+def migrated_database_url(backend: str, request: pytest.FixtureRequest,
+                          tmp_path: Path) -> Iterator[str]:
+    """Return the URL of a database of this test's own whose schema is current."""
+    if backend == "sqlite":
+        template: SqliteTemplate = request.getfixturevalue("sqlite_template")
+        yield template.clone(tmp_path)
+        return
+    databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
+    name = databases.clone_migrated()
+    yield databases.url(name)
+    databases.drop_later(name)
+
+
+@pytest.fixture
+def app(migrated_database_url: str) -> Iterator[Flask]:
+    """Return an app on a clean database with the current schema (it finds nothing to migrate)."""
     application = create_app({
         "TESTING": True,
-        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_DATABASE_URI": migrated_database_url,
         **FAST_SETTINGS,
     })
     yield application

@@ -8,7 +8,9 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import text
 
-from jobsvc.tokens import format_scopes, hash_token, new_token, parse_scopes
+from jobsvc.tokens import hash_token
+from tests.support.tokens import bearer as _bearer
+from tests.support.tokens import make_token as _make_token
 
 JOB = {"type": "test.echo", "payload": {}}
 REMOTE = {"REMOTE_ADDR": "203.0.113.7"}
@@ -23,17 +25,6 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
-
-
-def _make_token(app, name: str = "ci", scopes: str = "enqueue,read,admin") -> str:
-    token = new_token()
-    app.extensions["jobsvc"].services.tokens.create(
-        name, hash_token(token), format_scopes(parse_scopes(scopes)))
-    return token
-
-
-def _bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.mark.parametrize(

@@ -16,8 +16,9 @@ from sqlalchemy.engine import make_url
 from jobsvc import create_app
 from jobsvc.extensions import db
 from jobsvc.models import JobStatus
-from tests.conftest import BACKENDS, FAST_SETTINGS, _admin_url
-from tests.test_worker_runner import _drain
+from tests.support.draining import drain as _drain
+from tests.support.settings import BACKENDS, FAST_SETTINGS
+from tests.support.settings import admin_url as _admin_url
 
 ECHO = {"type": "test.echo", "payload": {}}
 

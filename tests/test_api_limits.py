@@ -10,8 +10,9 @@ from jobsvc import create_app
 from jobsvc.api.limits import COUNT_CACHE_SECONDS, ReadyCap
 from jobsvc.api.ratelimit import RateLimiter
 from jobsvc.extensions import db
-from tests.conftest import FAST_SETTINGS
-from tests.test_api_auth import _bearer, _make_token
+from tests.support.settings import FAST_SETTINGS
+from tests.support.tokens import bearer as _bearer
+from tests.support.tokens import make_token as _make_token
 
 JOB = {"type": "test.echo", "payload": {}}
 

@@ -16,8 +16,9 @@ from jobsvc.api.openapi import build_spec
 from jobsvc.config import SETTINGS
 from jobsvc.extensions import db
 from jobsvc.registry import registry
-from tests.conftest import FAST_SETTINGS
-from tests.test_api_auth import _bearer, _make_token
+from tests.support.settings import FAST_SETTINGS
+from tests.support.tokens import bearer as _bearer
+from tests.support.tokens import make_token as _make_token
 
 SCHEMATHESIS_EXAMPLES = 25  # per operation; keeps the whole run well under a minute
 MAX_BATCH_JOBS = next(s.default for s in SETTINGS if s.name == "MAX_BATCH_JOBS")

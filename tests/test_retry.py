@@ -43,10 +43,14 @@ def test_full_jitter_spreads_jobs_that_fail_together():
     assert 6 < delays[250] < 10 and 14 < delays[500] < 18 and 22 < delays[750] < 26
 
 
-def test_policy_is_reproducible_with_a_seeded_rng():
-    first = RetryPolicy(2.0, 600.0, random.Random(42))
-    second = RetryPolicy(2.0, 600.0, random.Random(42))
-    assert [first.delay(n) for n in range(1, 8)] == [second.delay(n) for n in range(1, 8)]
+def test_policy_draws_its_jitter_from_the_injected_rng():
+    attempts = range(1, 8)
+    policy = RetryPolicy(2.0, 600.0, random.Random(42))
+    seeded = [policy.delay(n) for n in attempts]
+    rng = random.Random(42)  # the same draws, made by hand: uniform over [0, the bound]
+    assert seeded == [rng.uniform(0.0, max_delay(n, base=2.0, cap=600.0)) for n in attempts]
+    other = RetryPolicy(2.0, 600.0, random.Random(43))
+    assert [other.delay(n) for n in attempts] != seeded
 
 
 def test_attempt_numbers_start_at_one():

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import random
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
 
 from jobsvc.models import JobStatus
+from jobsvc.retry import max_delay
 from jobsvc.store import Failed, Lease, NewJob, Released, Succeeded
+from tests.support.settings import RETRY_SEED
+from tests.support.waiting import wait_until
 
 WORKER = "test-worker"
+STORED_TIME_PRECISION_SECONDS = 1e-3
 
 
 def _new(job_type="test.echo", **options):
@@ -59,6 +63,7 @@ def test_success_is_fenced_by_the_lease_token(job_store, lease_store):
 
 def test_failure_schedules_the_retry_by_the_backoff_rule(job_store, lease_store):
     (job_id,) = job_store.enqueue([_new(max_attempts=3)])
+    draws = random.Random(RETRY_SEED)  # the lease_store fixture's policy draws from this seed
     for attempt in (1, 2):
         (job,) = _claim_when_ready(lease_store)
         failure = Failed(job.lease, job.attempt, 3, "RuntimeError: boom", "RuntimeError")
@@ -67,7 +72,8 @@ def test_failure_schedules_the_retry_by_the_backoff_rule(job_store, lease_store)
         assert record.status is JobStatus.PENDING
         assert record.attempts == attempt
         delay = (record.run_at - record.updated_at).total_seconds()
-        assert 0 <= delay <= 0.05 * 2 ** (attempt - 1) + 1e-3
+        expected = draws.uniform(0.0, max_delay(attempt, base=0.05, cap=1.0))
+        assert delay == pytest.approx(expected, abs=STORED_TIME_PRECISION_SECONDS)
         assert record.last_error == "RuntimeError: boom"
     (job,) = _claim_when_ready(lease_store)
     lease_store.finish([Failed(job.lease, job.attempt, 3, "RuntimeError: boom", "RuntimeError")])
@@ -77,13 +83,8 @@ def test_failure_schedules_the_retry_by_the_backoff_rule(job_store, lease_store)
 
 
 def _claim_when_ready(lease_store, timeout=3.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        claimed = lease_store.claim(None, 1, WORKER, 30)
-        if claimed:
-            return claimed
-        time.sleep(0.01)
-    raise AssertionError("nothing became ready")
+    return wait_until(lambda: lease_store.claim(None, 1, WORKER, 30), timeout=timeout,
+                      interval=0.01, message="nothing became ready")
 
 
 def test_permanent_failure_fails_at_once(job_store, lease_store):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 
 import pytest
 
@@ -13,6 +12,8 @@ from jobsvc.models import JobStatus
 from jobsvc.registry import registry
 from jobsvc.retry import RetryPolicy
 from jobsvc.store import LeaseStore, NewJob, open_waker
+from tests.support.draining import drain as _drain
+from tests.support.waiting import wait_until as _wait_for
 from worker.runner import Runner, WorkerSettings
 
 
@@ -32,18 +33,6 @@ def _enqueue(job_store, job_type, payload=None, **options):
     fields = {"queue": "default", "priority": 0, "max_attempts": 3, **options}
     (job_id,) = job_store.enqueue([NewJob(type=job_type, payload=payload or {}, **fields)])
     return job_id
-
-
-def _drain(engine, job_store, ids, timeout=15.0, **overrides):
-    """Run burst workers until every job in ``ids`` is terminal."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        _runner(engine, **overrides).run()
-        records = [job_store.get(job_id) for job_id in ids]
-        if all(r.status in (JobStatus.DONE, JobStatus.FAILED) for r in records):
-            return records
-        time.sleep(0.02)
-    raise AssertionError("jobs did not finish")
 
 
 def test_handler_result_becomes_the_job_result(engine, job_store):
@@ -152,12 +141,3 @@ def test_many_jobs_each_run_once(engine, job_store, concurrency):
     records = _drain(engine, job_store, ids, concurrency=concurrency)
     assert all(r.status is JobStatus.DONE and r.attempts == 1 for r in records)
     assert [r.result["echo"]["i"] for r in records] == list(range(40))
-
-
-def _wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")

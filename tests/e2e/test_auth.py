@@ -7,7 +7,7 @@ import sys
 
 import requests
 
-from tests.e2e.conftest import REPO
+from tests.support.processes import REPO
 
 JOB = {"type": "test.echo", "payload": {"n": 1}}
 

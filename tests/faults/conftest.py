@@ -21,7 +21,8 @@ import requests
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
-from tests.e2e.conftest import Processes
+from tests.support.processes import Processes
+from tests.support.waiting import poll_until
 
 from .invariants import TERMINAL, Counters, FaultRecord, count
 
@@ -169,12 +170,12 @@ class FaultService(Processes):
 
     def wait_settled(self, timeout: float) -> None:
         """Wait until every accepted job is terminal (or ``timeout`` passes)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            statuses = self.statuses()
-            if all(statuses.get(job_id) in TERMINAL for job_id in self.accepted):
-                return
-            time.sleep(SETTLE_POLL_SECONDS)
+        # No raise on timeout: check() then counts what did not settle.
+        poll_until(self._settled, timeout=timeout, interval=SETTLE_POLL_SECONDS)
+
+    def _settled(self) -> bool:
+        statuses = self.statuses()
+        return all(statuses.get(job_id) in TERMINAL for job_id in self.accepted)
 
     def logs(self, prefix: str = "worker") -> list[Path]:
         return sorted(self.tmp_path.glob(f"{prefix}*.log"))

@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from tests.e2e.conftest import free_port
+from tests.support.ports import free_port
 
 BIN_GLOB = "/usr/lib/postgresql/*/bin"
 OS_USER = "postgres"  # initdb refuses to run as root

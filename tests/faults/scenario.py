@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+
+from tests.support.waiting import wait_until
 
 WAIT_INTERVAL_SECONDS = 0.05
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 30.0) -> Any:
     """Return ``predicate()``'s first truthy value; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(WAIT_INTERVAL_SECONDS)
-    raise AssertionError(f"condition not met within {timeout}s")
+    return wait_until(predicate, timeout=timeout, interval=WAIT_INTERVAL_SECONDS)
 
 
 def starts(executions: list[dict[str, Any]], **match: Any) -> list[dict[str, Any]]:

@@ -3,7 +3,10 @@ fenced out, and another worker finishes each job once."""
 
 from __future__ import annotations
 
-import time
+from sqlalchemy import func, select
+
+from jobsvc.models import Job
+from jobsvc.timestamps import db_now
 
 from .conftest import FaultService, size
 from .scenario import wait_for
@@ -12,6 +15,14 @@ JOBS = size(3, 12)
 LEASE_SECONDS = 1.5
 LEASE = {"JOBSVC_LEASE_SECONDS": str(LEASE_SECONDS), "JOBSVC_HEARTBEAT_SECONDS": "0.3"}
 WORK_SECONDS = 1.0
+STOP_TIMEOUT_SECONDS = 20
+
+
+def _live_leases(faulty: FaultService) -> int:
+    jobs = Job.__table__.c
+    query = select(func.count()).where(jobs.status == "RUNNING", jobs.lease_expires_at > db_now())
+    with faulty.engine.connect() as connection:
+        return connection.execute(query).scalar_one()
 
 
 def test_paused_worker_writes_nothing_after_resuming(faulty: FaultService) -> None:
@@ -21,7 +32,7 @@ def test_paused_worker_writes_nothing_after_resuming(faulty: FaultService) -> No
                         "max_attempts": 3}) for _ in range(JOBS)]
     wait_for(lambda: len([e for e in faulty.executions() if e["event"] == "start"]) == JOBS)
     faulty.pause(paused)
-    time.sleep(LEASE_SECONDS + 1.0)  # well past the lease
+    wait_for(lambda: _live_leases(faulty) == 0)  # the paused worker's leases have all expired
     rescuer = faulty.start_worker("--concurrency", str(JOBS), **LEASE)
     wait_for(lambda: all(faulty.row(i)["status"] == "DONE" for i in ids), timeout=60)
     before = {i: faulty.row(i) for i in ids}
@@ -29,13 +40,21 @@ def test_paused_worker_writes_nothing_after_resuming(faulty: FaultService) -> No
     faulty.resume(paused)
     log = faulty.log_of[paused.pid]
     wait_for(lambda: log.read_text().count("lease lost job_id=") >= JOBS, timeout=30)
-    time.sleep(1.0)  # room for any late heartbeat or outcome write to land, if it could
+
+    def late_ends() -> list[dict]:
+        return [e for e in faulty.executions() if e["pid"] == paused.pid and e["event"] == "end"]
+
+    # Every paused attempt comes back and ends: the fence below is tested against each of them.
+    wait_for(lambda: len(late_ends()) == JOBS, timeout=30)
+    assert paused.poll() is None  # the resumed worker survived its lost leases
+    # A clean exit flushes what it still held: every late write it could make has been made.
+    faulty.terminate(paused)
+    assert paused.wait(STOP_TIMEOUT_SECONDS) == 0
 
     assert {i: faulty.row(i) for i in ids} == before  # fencing: not one column changed
     for job_id in ids:
         row = before[job_id]
         assert row["attempts"] == 2
         assert row["locked_by"].split(":")[1] == str(rescuer.pid)
-    late = [e for e in faulty.executions() if e["pid"] == paused.pid and e["event"] == "end"]
-    assert paused.poll() is None  # the resumed worker survived its lost leases
-    faulty.check("pause", late_outcomes_fenced=len(late))
+    assert len(late_ends()) == JOBS
+    faulty.check("pause", late_outcomes_fenced=len(late_ends()))

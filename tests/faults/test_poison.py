@@ -4,7 +4,8 @@ max_attempts with a clear last_error, while other jobs keep flowing."""
 from __future__ import annotations
 
 import threading
-import time
+
+from tests.support.waiting import poll_until
 
 from .conftest import FaultService, size
 from .scenario import epoch
@@ -31,9 +32,8 @@ def test_poison_job_fails_after_max_attempts_and_others_flow(faulty: FaultServic
 
     streamer = threading.Thread(target=stream, daemon=True)
     streamer.start()
-    deadline = time.monotonic() + SETTLE_TIMEOUT_SECONDS
-    while faulty.row(poison)["status"] != "FAILED" and time.monotonic() < deadline:
-        time.sleep(0.1)
+    poll_until(lambda: faulty.row(poison)["status"] == "FAILED", timeout=SETTLE_TIMEOUT_SECONDS,
+               interval=0.1)
     stop.set()
     streamer.join()
     faulty.wait_settled(SETTLE_TIMEOUT_SECONDS)

@@ -1,0 +1,1 @@
+"""What the tests share: settings, waiting, processes, tokens, draining and databases."""
