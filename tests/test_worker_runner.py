@@ -124,7 +124,7 @@ def test_cancelling_a_running_job_stops_its_handler(engine, job_store):
     try:
         _wait_for(lambda: job_store.get(job_id).status is JobStatus.RUNNING)
         job_store.cancel(job_id)
-        _wait_for(lambda: not runner._running, timeout=5)
+        _wait_for(lambda: not runner.executor.busy(), timeout=5)
     finally:
         runner.request_stop()
         thread.join(10)

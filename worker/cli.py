@@ -109,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         part.strip() for part in args.handlers.split(",") if part.strip())}
     try:
         app, runner = start(overrides, args)
-        batch_stream_handlers()
+        batch_stream_handlers(app.config["JOBSVC_LOG_FORMAT"])
     except SchemaBehind as exc:
         print(f"worker: {exc.message} (JOBSVC_AUTO_MIGRATE is off)", file=sys.stderr)
         return EXIT_CONFIG_ERROR
