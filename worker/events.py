@@ -15,6 +15,7 @@ from typing import Any
 from jobsvc.store import ClaimedJob, Failed, Outcome, Rescued, Succeeded
 
 logger = logging.getLogger(__name__)
+UNKNOWN_FILE = "(unknown file)"  # what logging records when it does not look for the caller
 
 # The message of each event, rendered from its fields (``msg % fields``).
 _JOB = "job_id=%(job_id)s type=%(type)s attempt=%(attempt)s"
@@ -49,10 +50,10 @@ class Events:
 
     def claimed(self, job: ClaimedJob) -> None:
         """The worker leased ``job`` and hands it to a slot."""
-        # The hot path: one dict serves as the message's arguments and as the record's fields.
-        fields = {"event": "claimed", "job_id": job.id, "type": job.type, "queue": job.queue,
-                  "attempt": job.attempt, "worker": self.worker_id}
-        logger.info(CLAIMED, fields, extra=fields)
+        if logger.isEnabledFor(logging.INFO):  # the hot path: build nothing for no one
+            _write(logging.INFO, CLAIMED, {
+                "event": "claimed", "job_id": job.id, "type": job.type, "queue": job.queue,
+                "attempt": job.attempt, "worker": self.worker_id})
 
     def recorded(self, job: ClaimedJob, outcome: Outcome, duration: float | None,
                  *, lost: bool) -> None:
@@ -60,10 +61,11 @@ class Events:
         if lost:
             self._job(logging.WARNING, "outcome_dropped", OUTCOME_DROPPED, job, duration)
         elif isinstance(outcome, Succeeded):
-            fields = {"event": "succeeded", "job_id": job.id, "type": job.type,
-                      "queue": job.queue, "attempt": job.attempt, "worker": self.worker_id,
-                      "duration": duration}
-            logger.info(SUCCEEDED, fields, extra=fields)
+            if logger.isEnabledFor(logging.INFO):  # the hot path, as ``claimed``
+                _write(logging.INFO, SUCCEEDED, {
+                    "event": "succeeded", "job_id": job.id, "type": job.type,
+                    "queue": job.queue, "attempt": job.attempt, "worker": self.worker_id,
+                    "duration": duration})
         elif isinstance(outcome, Failed):
             self._failure(job, outcome, duration)
         # A stored Released needs no event: ``released`` was written when the worker let go.
@@ -102,5 +104,17 @@ class Events:
 
     @staticmethod
     def _emit(level: int, event: str, message: str, fields: dict[str, Any]) -> None:
-        fields["event"] = event
-        logger.log(level, message, fields, extra=fields)
+        if logger.isEnabledFor(level):
+            fields["event"] = event
+            _write(level, message, fields)
+
+
+def _write(level: int, message: str, fields: dict[str, Any]) -> None:
+    """Hand one event to the handlers: what ``logger.log(level, message, fields,
+    extra=fields)`` does, without the checks of ``extra`` (the field names are ours and clash
+    with no record attribute) that made up most of an event's cost over a plain log line."""
+    record = logging.getLogRecordFactory()(logger.name, level, UNKNOWN_FILE, 0, message, None,
+                                          None)
+    record.args = fields  # the message's arguments: ``message % fields``
+    record.__dict__.update(fields)
+    logger.handle(record)
