@@ -18,7 +18,7 @@ from worker.events import Events
 from worker.executor import Executor
 from worker.fetcher import FetchLoop
 from worker.maintenance import Maintenance
-from worker.shutdown import Shutdown
+from worker.shutdown import Shutdown, StopFlag
 
 WAIT_SECONDS = 10.0
 
@@ -119,7 +119,7 @@ def test_maintenance_rescues_an_expired_lease_of_another_worker(job_store, store
 
 def test_shutdown_drains_then_releases_what_still_runs(job_store, store, parts):
     executor, maintenance, reports, wake = parts
-    stop = threading.Event()
+    stop = StopFlag()
     shutdown = Shutdown(executor, maintenance, reports, Events("w"), grace_seconds=0.2,
                         wake=wake, stop=stop)
     quick, slow = (_claim(job_store, store, "test.work", {"seconds": s}) for s in (0.05, 30))
@@ -138,7 +138,7 @@ def test_the_fetch_loop_claims_no_more_than_the_free_slots(engine, job_store, st
     executor, maintenance, reports, wake = parts
     job_store.enqueue([NewJob(type="test.work", payload={"seconds": 30}, queue="default",
                               priority=0, max_attempts=3) for _ in range(5)])
-    stop, waker = threading.Event(), open_waker(engine)
+    stop, waker = StopFlag(), open_waker(engine)
     loop = FetchLoop(store, waker, executor, maintenance, queues=None,
                      worker_id="w", lease_seconds=2.0, poll_seconds=0.05, burst=False,
                      wake=wake, stop=stop)
@@ -164,7 +164,7 @@ def test_the_fetch_loop_claims_no_more_than_the_free_slots(engine, job_store, st
 
 def test_the_fetch_loop_in_burst_mode_ends_when_nothing_is_ready(engine, store, parts):
     executor, maintenance, _, wake = parts
-    stop, waker = threading.Event(), open_waker(engine)
+    stop, waker = StopFlag(), open_waker(engine)
     loop = FetchLoop(store, waker, executor, maintenance, queues=("none",),
                      worker_id="w", lease_seconds=2.0, poll_seconds=0.05, burst=True,
                      wake=wake, stop=stop)

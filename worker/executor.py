@@ -33,6 +33,10 @@ class Executor:
         """Return how many more attempts the slots can take now."""
         return self.concurrency - len(self._running)
 
+    def count(self) -> int:
+        """Return how many attempts are in flight (no lock: safe in a signal handler)."""
+        return len(self._running)
+
     def busy(self) -> bool:
         """Return True while any attempt is in flight."""
         return bool(self._running)

@@ -12,6 +12,7 @@ from jobsvc.store import LeaseStore, Waker
 from .executor import Executor
 from .logs import flush_logs
 from .maintenance import Maintenance
+from .shutdown import StopFlag
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ class FetchLoop:
     def __init__(self, store: LeaseStore, waker: Waker, executor: Executor,
                  maintenance: Maintenance, *, queues: tuple[str, ...] | None, worker_id: str,
                  lease_seconds: float, poll_seconds: float, burst: bool,
-                 wake: threading.Event, stop: threading.Event) -> None:
+                 wake: threading.Event, stop: StopFlag) -> None:
         self._store = store
         self._waker = waker
         self._executor = executor

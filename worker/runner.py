@@ -22,7 +22,7 @@ from .executor import Executor
 from .fetcher import FetchLoop
 from .logs import flush_logs
 from .maintenance import Maintenance
-from .shutdown import Shutdown
+from .shutdown import Shutdown, StopFlag
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class Runner:
         self.worker_id = worker_id or new_worker_id()
         self.waker = waker
         self.events = Events(self.worker_id)
-        wake, stop = threading.Event(), threading.Event()  # work to look at; no new claims
+        wake, stop = threading.Event(), StopFlag()  # something to look at; no new claims
         self._stop = stop
         self.completer = Completer(store, self.events)
         self.executor = Executor(settings.concurrency, registry, settings.traceback_bytes,

@@ -25,13 +25,29 @@ DRAIN_CHECK_SECONDS = 0.05  # how often the drain looks whether the running jobs
 EXIT_AT_ONCE = 1  # the exit code after a second signal
 
 
+class StopFlag:
+    """Set once when the worker stops claiming; read and set without a lock, since a signal
+    handler sets it on the main thread, which may be inside any lock at that moment."""
+
+    __slots__ = ("_set",)
+
+    def __init__(self) -> None:
+        self._set = False
+
+    def set(self) -> None:
+        self._set = True
+
+    def is_set(self) -> bool:
+        return self._set
+
+
 class Shutdown:
     """First SIGTERM/SIGINT (or ``request_stop``): no new claims, drain, release; a second
     signal: exit at once."""
 
     def __init__(self, executor: Executor, maintenance: Maintenance, completer: Completer,
                  events: Events, *, grace_seconds: float, wake: threading.Event,
-                 stop: threading.Event) -> None:
+                 stop: StopFlag) -> None:
         self._executor = executor
         self._maintenance = maintenance
         self._completer = completer
@@ -56,11 +72,12 @@ class Shutdown:
             flush_logs()
             os._exit(EXIT_AT_ONCE)
         logger.info("signal %s: no new claims; draining %d running jobs",
-                    signal.Signals(signum).name, len(self._executor.in_flight()))
+                    signal.Signals(signum).name, self._executor.count())
         self.request_stop()
 
     def drain(self) -> None:
         """Keep maintaining the running jobs for the grace period, then release the rest."""
+        flush_logs()  # the signal's line is news; the drain itself may log nothing for a while
         deadline = time.monotonic() + self._grace_seconds
         while self._executor.busy() and time.monotonic() < deadline:
             try:
