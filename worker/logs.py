@@ -81,7 +81,9 @@ class JsonFormatter(logging.Formatter):
     _second: tuple[int, str] | None = None
 
     def format(self, record: logging.LogRecord) -> str:
-        fields = record.__dict__
+        # An event's fields are its args (see worker.events.EventRecord); others' are extras.
+        args = record.args
+        fields = args if type(args) is dict and "event" in args else record.__dict__
         line: dict[str, Any] = {name: fields[name] for name in EVENT_FIELDS if name in fields}
         line["level"] = record.levelname
         line["time"] = self._utc_time(record)
