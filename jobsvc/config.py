@@ -102,6 +102,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Most PENDING jobs a queue may hold before enqueues to it answer 503 with "
             "Retry-After; 0 means no cap."),
     Setting("LOG_LEVEL", "INFO", str, "Log level of the API and the worker."),
+    Setting("LOG_FORMAT", "text", str,
+            "How the worker writes its log: text (readable lines) or json (one JSON object per "
+            "line, with the event's fields: event, job_id, type, queue, attempt, worker)."),
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 
@@ -105,7 +106,8 @@ def test_hung_handler_is_stopped_at_its_timeout_and_the_slot_reused(engine, job_
     assert all(r.status is JobStatus.DONE for r in records[1:])
 
 
-def test_cancelling_a_running_job_stops_its_handler(engine, job_store):
+def test_cancelling_a_running_job_stops_its_handler(engine, job_store, caplog):
+    caplog.set_level(logging.INFO, logger="worker.events")
     job_id = _enqueue(job_store, "test.spin")
     runner = _runner(engine, burst=False)
     thread = threading.Thread(target=runner.run)
@@ -113,15 +115,17 @@ def test_cancelling_a_running_job_stops_its_handler(engine, job_store):
     try:
         _wait_for(lambda: job_store.get(job_id).status is JobStatus.RUNNING)
         job_store.cancel(job_id)
-        _wait_for(lambda: not runner._running, timeout=5)
+        _wait_for(lambda: not runner.executor.busy(), timeout=5)
     finally:
         runner.request_stop()
         thread.join(10)
     assert not thread.is_alive()
     assert job_store.get(job_id).status is JobStatus.CANCELLED
+    assert [e.event for e in _events(caplog, job_id)] == ["claimed", "lease_lost"]
 
 
-def test_stop_releases_jobs_still_running_after_the_grace_period(engine, job_store):
+def test_stop_releases_jobs_still_running_after_the_grace_period(engine, job_store, caplog):
+    caplog.set_level(logging.INFO, logger="worker.events")
     job_id = _enqueue(job_store, "test.sleep", {"seconds": 30})
     runner = _runner(engine, burst=False, shutdown_grace_seconds=0.3)
     thread = threading.Thread(target=runner.run)
@@ -132,6 +136,7 @@ def test_stop_releases_jobs_still_running_after_the_grace_period(engine, job_sto
     assert not thread.is_alive()
     record = job_store.get(job_id)
     assert (record.status, record.attempts) == (JobStatus.PENDING, 0)
+    assert [e.event for e in _events(caplog, job_id)] == ["claimed", "released"]
 
 
 @pytest.mark.parametrize("concurrency", [1, 4])
@@ -141,3 +146,56 @@ def test_many_jobs_each_run_once(engine, job_store, concurrency):
     records = _drain(engine, job_store, ids, concurrency=concurrency)
     assert all(r.status is JobStatus.DONE and r.attempts == 1 for r in records)
     assert [r.result["echo"]["i"] for r in records] == list(range(40))
+
+
+def _events(caplog, job_id):
+    return [r for r in caplog.records if getattr(r, "job_id", None) == job_id]
+
+
+def test_a_job_that_fails_then_succeeds_reads_claimed_retry_claimed_succeeded(
+        engine, job_store, caplog):
+    caplog.set_level(logging.INFO, logger="worker.events")
+    job_id = _enqueue(job_store, "test.flaky", {"succeed_on": 2, "secret": "hunter2"})
+    (record,) = _drain(engine, job_store, [job_id])
+    assert (record.status, record.attempts) == (JobStatus.DONE, 2)
+    events = _events(caplog, job_id)
+    assert [(e.event, e.attempt) for e in events] == [
+        ("claimed", 1), ("retry_scheduled", 1), ("claimed", 2), ("succeeded", 2)]
+    assert {(e.type, e.queue) for e in events} == {("test.flaky", "default")}
+    assert len({e.worker for e in events}) == 2  # each burst runner is its own worker
+    retry = events[1]
+    assert (retry.error_type, retry.error) == ("RuntimeError",
+                                               "RuntimeError: attempt 1 fails on purpose")
+    assert events[-1].duration >= 0
+    assert retry.getMessage().startswith(f"retry scheduled job_id={job_id} type=test.flaky "
+                                         "attempt=1: RuntimeError")
+    assert all("hunter2" not in r.getMessage() and "hunter2" not in repr(vars(r))
+               for r in caplog.records)  # payloads never reach the log
+
+
+def test_a_job_out_of_attempts_ends_with_a_failed_warning(engine, job_store, caplog):
+    caplog.set_level(logging.INFO, logger="worker.events")
+    job_id = _enqueue(job_store, "test.always_fails", max_attempts=1)
+    _drain(engine, job_store, [job_id])
+    (claimed, failed) = _events(caplog, job_id)
+    assert (claimed.event, failed.event, failed.levelno) == ("claimed", "failed",
+                                                             logging.WARNING)
+    assert failed.error == "ValueError: this handler always fails"
+
+
+def test_a_timed_out_job_says_so_before_its_outcome(engine, job_store, caplog):
+    caplog.set_level(logging.INFO, logger="worker.events")
+    job_id = _enqueue(job_store, "test.spin", timeout_seconds=0.2, max_attempts=1)
+    _drain(engine, job_store, [job_id], concurrency=1)
+    assert [e.event for e in _events(caplog, job_id)] == ["claimed", "timed_out", "failed"]
+    assert _events(caplog, job_id)[-1].error_type == "JobTimeout"
+
+
+def test_a_worker_says_when_it_starts_and_stops(engine, caplog):
+    caplog.set_level(logging.INFO, logger="worker.events")
+    runner = _runner(engine)
+    runner.run()
+    worker = [r for r in caplog.records if getattr(r, "worker", None) == runner.worker_id]
+    assert [r.event for r in worker] == ["started", "stopped"]
+    assert worker[0].getMessage() == f"worker {runner.worker_id} started: queues=* concurrency=2"
+

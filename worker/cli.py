@@ -121,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(overrides)
         configure_logging(config["JOBSVC_LOG_LEVEL"])
         services, runner = start(config, args)
-        batch_stream_handlers()
+        batch_stream_handlers(config["JOBSVC_LOG_FORMAT"])
     except SchemaBehind as exc:
         print(f"worker: {exc.message} (JOBSVC_AUTO_MIGRATE is off)", file=sys.stderr)
         return EXIT_CONFIG_ERROR

@@ -9,30 +9,32 @@ import time
 from dataclasses import dataclass
 
 from jobsvc.errors import DatabaseUnavailable
-from jobsvc.store import Failed, LeaseStore, Outcome, Released, Succeeded
+from jobsvc.store import ClaimedJob, LeaseStore, Outcome, outcomes
+
+from .events import Events
 
 logger = logging.getLogger(__name__)
 
 BATCH_MAX = 500  # outcomes per transaction
 RETRY_PAUSE_SECONDS = 0.5  # wait between attempts to write while the database is away
 RETRY_PAUSE_MAX_SECONDS = 5.0
-NOT_STORED = "OutcomeNotStored"
 
 
 @dataclass(frozen=True)
 class Report:
-    """An outcome with what the log line needs."""
+    """An attempt's outcome, with what its event needs."""
 
     outcome: Outcome
-    job_type: str
-    attempt: int
+    job: ClaimedJob
+    duration: float | None = None  # seconds the attempt ran, where known
 
 
 class Completer:
     """A thread that drains reports and writes each batch in one transaction."""
 
-    def __init__(self, store: LeaseStore) -> None:
+    def __init__(self, store: LeaseStore, events: Events) -> None:
         self._store = store
+        self._events = events
         self._reports: queue.SimpleQueue[Report | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="completer", daemon=True)
         self._thread.start()
@@ -81,8 +83,10 @@ class Completer:
                 for report in batch:
                     self._write_alone(report)
                 return
+        recorded = self._events.recorded
         for report in batch:
-            _log(report, lost=report.outcome.lease.job_id in lost)
+            recorded(report.job, report.outcome, report.duration,
+                     lost=report.outcome.lease.job_id in lost)
 
     def _write_alone(self, report: Report) -> None:
         try:
@@ -90,32 +94,12 @@ class Completer:
         except DatabaseUnavailable:
             return  # the lease expires and the rescuer retries the job
         except Exception as exc:
-            if isinstance(report.outcome, Failed) and report.outcome.error_type == NOT_STORED:
+            if outcomes.is_not_stored(report.outcome):
                 logger.exception("cannot record job_id=%s at all", report.outcome.lease.job_id)
                 return
             # The database refused this outcome (a result it cannot store): fail the job
             # rather than leave it to be rescued and run again for nothing.
-            replacement = Failed(lease=report.outcome.lease, attempt=report.attempt,
-                                 max_attempts=report.attempt, error_type=NOT_STORED,
-                                 message=f"the database refused the attempt's outcome: {exc}",
-                                 permanent=True)
-            self._write_alone(Report(replacement, report.job_type, report.attempt))
+            replacement = outcomes.not_stored(report.outcome, report.job.attempt, exc)
+            self._write_alone(Report(replacement, report.job, report.duration))
             return
-        _log(report, lost=bool(lost))
-
-
-def _log(report: Report, *, lost: bool) -> None:
-    job_id, outcome = report.outcome.lease.job_id, report.outcome
-    fields = (job_id, report.job_type, report.attempt)
-    if lost:
-        logger.warning("lease lost job_id=%s type=%s attempt=%s: outcome dropped", *fields)
-    elif isinstance(outcome, Succeeded):
-        logger.info("done job_id=%s type=%s attempt=%s", *fields)
-    elif isinstance(outcome, Released):
-        logger.info("released job_id=%s type=%s attempt=%s", *fields)
-    elif isinstance(outcome, Failed) and (outcome.permanent
-                                          or outcome.attempt >= outcome.max_attempts):
-        logger.warning("failed job_id=%s type=%s attempt=%s: %s", *fields, outcome.message)
-    else:
-        logger.info("retry scheduled job_id=%s type=%s attempt=%s: %s", *fields,
-                    getattr(outcome, "message", ""))
+        self._events.recorded(report.job, report.outcome, report.duration, lost=bool(lost))

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
-from typing import TextIO
+from typing import Any, TextIO
 
 FLUSH_INTERVAL_SECONDS = 0.1  # the longest an INFO line waits in memory while jobs flow
 FLUSH_LINES_MAX = 500  # lines held before a write, whatever the time
+LOG_FORMATS = ("text", "json")  # JOBSVC_LOG_FORMAT
+# The record attributes a JSON line carries when the record has them (worker.events sets them).
+EVENT_FIELDS = ("event", "job_id", "type", "queue", "attempt", "worker", "duration",
+                "error_type", "error", "status", "queues", "concurrency", "pid")
 
 
 class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -66,6 +71,37 @@ class SecondCachedFormatter(logging.Formatter):
         return self.default_msec_format % (cached[1], record.msecs)
 
 
+class JsonFormatter(logging.Formatter):
+    """Renders each record as one JSON object: its event fields, ``level``, ``time``, ``message``.
+
+    ``time`` is UTC ISO-8601 with milliseconds; like ``SecondCachedFormatter`` it renders the
+    date and time once per second.
+    """
+
+    _second: tuple[int, str] | None = None
+
+    def format(self, record: logging.LogRecord) -> str:
+        # An event's fields are its args (see worker.events.EventRecord); others' are extras.
+        args = record.args
+        fields = args if type(args) is dict and "event" in args else record.__dict__
+        line: dict[str, Any] = {name: fields[name] for name in EVENT_FIELDS if name in fields}
+        line["level"] = record.levelname
+        line["time"] = self._utc_time(record)
+        line["logger"] = record.name
+        line["message"] = record.getMessage()
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str)
+
+    def _utc_time(self, record: logging.LogRecord) -> str:
+        second = int(record.created)
+        cached = self._second
+        if cached is None or cached[0] != second:
+            cached = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+            self._second = cached  # one assignment: threads see the old pair or the new one
+        return f"{cached[1]}.{int(record.msecs):03d}Z"
+
+
 def _cached_time(formatter: logging.Formatter | None) -> logging.Formatter | None:
     if type(formatter) is not logging.Formatter:
         return formatter  # None (the default format has no time) or someone's own class
@@ -74,12 +110,16 @@ def _cached_time(formatter: logging.Formatter | None) -> logging.Formatter | Non
     return cached
 
 
-def batch_stream_handlers() -> None:
-    """Swap the root logger's stderr/stdout handlers for batched ones with the same format.
+def batch_stream_handlers(log_format: str = "text") -> None:
+    """Swap the root logger's stderr/stdout handlers for batched ones: with the same format
+    (``text``), or writing one JSON object per line (``json``).
 
     Also stop filling in record fields the worker's format never prints (the logging HOWTO's
     "Optimization" section): finding the caller's frame alone cost more than a no-op job.
     """
+    if log_format not in LOG_FORMATS:
+        raise ValueError(f"JOBSVC_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, "
+                         f"not {log_format!r}")
     logging._srcfile = None  # type: ignore[attr-defined]  # no findCaller: funcName, lineno
     logging.logThreads = False
     logging.logProcesses = False
@@ -88,7 +128,8 @@ def batch_stream_handlers() -> None:
     for index, handler in enumerate(list(root.handlers)):
         if type(handler) is logging.StreamHandler:
             batched = BatchedStreamHandler(handler.stream)
-            batched.setFormatter(_cached_time(handler.formatter))
+            batched.setFormatter(JsonFormatter() if log_format == "json"
+                                 else _cached_time(handler.formatter))
             batched.setLevel(handler.level)
             root.handlers[index] = batched
 

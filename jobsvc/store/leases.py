@@ -15,6 +15,7 @@ from sqlalchemy.types import NullType
 from ..models import Job, JobStatus
 from ..retry import RetryPolicy
 from ..timestamps import db_now, db_now_plus
+from . import outcomes
 from .completion import batch_parameter, complete_statement
 from .driver import DriverStatement
 from .execute import Executor, Transaction, translate_errors
@@ -200,7 +201,7 @@ class LeaseStore:
             "updated_at": db_now(),
             **_CLEAR_LEASE,
         }
-        if failure.permanent or failure.attempt >= failure.max_attempts:
+        if failure.is_final:
             changes.update(status=JobStatus.FAILED, finished_at=db_now())
         else:
             delay = self.retry_policy.delay(failure.attempt)
@@ -226,14 +227,8 @@ class LeaseStore:
         return rescued
 
     def _rescue_one(self, transaction: Transaction, row: Any) -> Rescued:
-        failure = Failed(
-            lease=Lease(row.id, row.lease_token),
-            attempt=row.attempts,
-            max_attempts=row.max_attempts,
-            message=f"lease expired: worker {row.locked_by} stopped heartbeating "
-                    "(it died, hung or lost the database)",
-            error_type="LeaseExpired",
-        )
+        failure = outcomes.lease_expired(Lease(row.id, row.lease_token), attempt=row.attempts,
+                                         max_attempts=row.max_attempts, locked_by=row.locked_by)
         changes = self._failure_changes(failure)
         transaction.execute(update(jobs).where(_fenced(failure.lease)).values(**changes))
-        return Rescued(row.id, row.attempts, changes["status"])
+        return outcomes.rescued(failure, changes["status"])

@@ -8,6 +8,11 @@ from typing import Any
 
 from ..jobfields import ENQUEUE_FIELDS
 from ..models import JobStatus
+from .outcomes import Failed, Outcome, Released, Rescued, Succeeded
+
+# The outcome kinds live in .outcomes; importing them from here still works.
+__all__ = ["ClaimedJob", "Failed", "JobRecord", "Lease", "NewJob", "Outcome", "Released",
+           "Rescued", "Succeeded", "TokenRecord"]
 
 
 def _new_job_fields() -> list[tuple[str, Any, Any]]:
@@ -77,47 +82,6 @@ class ClaimedJob:
     @property
     def lease(self) -> Lease:
         return Lease(self.id, self.lease_token)
-
-
-@dataclass(frozen=True)
-class Succeeded:
-    """The handler returned ``result``."""
-
-    lease: Lease
-    result: Any
-    result_json: str | None = None  # ``result`` as JSON text, when the caller has encoded it
-
-
-@dataclass(frozen=True)
-class Failed:
-    """The attempt failed; ``permanent`` failures are not retried."""
-
-    lease: Lease
-    attempt: int
-    max_attempts: int
-    message: str
-    error_type: str
-    traceback: str | None = None
-    permanent: bool = False
-
-
-@dataclass(frozen=True)
-class Released:
-    """The worker gave the job back unfinished (shutdown); the attempt does not count."""
-
-    lease: Lease
-
-
-Outcome = Succeeded | Failed | Released
-
-
-@dataclass(frozen=True)
-class Rescued:
-    """An expired lease the rescuer sent back through the retry rule."""
-
-    job_id: int
-    attempt: int
-    status: JobStatus
 
 
 @dataclass(frozen=True)

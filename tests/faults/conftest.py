@@ -24,7 +24,7 @@ from sqlalchemy.engine import Engine
 from tests.support.processes import Processes
 from tests.support.waiting import poll_until
 
-from .invariants import TERMINAL, Counters, FaultRecord, count
+from .invariants import LOG_FORMAT_ENV, TERMINAL, Counters, FaultRecord, count
 
 SCALE_ENV = "JOBSVC_FAULTS_SCALE"
 REPORT_ENV = "JOBSVC_FAULTS_REPORT"  # a file the counters are appended to, one JSON per line
@@ -68,6 +68,8 @@ class FaultService(Processes):
     # -- processes ---------------------------------------------------------------------
 
     def start_worker(self, *args: str, **env: str) -> subprocess.Popen[bytes]:
+        """Start a worker that writes its log as JSON events (the checker reads those)."""
+        env = {**LOG_FORMAT_ENV, **env}
         log = self.tmp_path / f"worker{len(self.children)}.log"  # how Processes names it
         child = super().start_worker(*args, **env)
         with self._lock:

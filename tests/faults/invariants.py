@@ -7,19 +7,21 @@
   process was paused (a paused worker cannot renew its lease; what it does after it resumes is
   fenced, which the pause scenario checks from the database).
 - double_finish: a job whose final outcome (done, or failed for good) was written more than once,
-  counted from the workers' own "done job_id=..." / "failed job_id=..." log lines.
+  counted from the workers' own ``succeeded`` / ``failed`` events.
 - attempts_exceeded: a job or a logged attempt above its max_attempts.
 - repeated / unexplained: executions after a job's first, and those among them whose previous
   attempt neither failed on purpose, nor ran in a killed, paused or stopped worker, nor was timed
-  out, released or fenced out (as the worker's log says). A timed-out or released attempt's lease
-  ends when its worker logs so (the log's timestamp: the same machine's clock).
+  out, released or fenced out (as the worker's events say). A timed-out or released attempt's
+  lease ends when its worker says so (the event's time: the same machine's clock).
+
+The workers run with ``JOBSVC_LOG_FORMAT=json``: their logs are read as events (one JSON object
+per line, see ``worker/events.py``), never by their wording.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -31,13 +33,12 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 TERMINAL = {"DONE", "FAILED", "CANCELLED"}
-FINISH_LINE = re.compile(r"\b(done|failed) job_id=(\d+) ")
-EXPLAINING_LINE = re.compile(r"\b(timed out|releasing|lease lost|rescued) job_id=(\d+) ")
-# A worker's own word that an attempt's lease ended early, with the log's (local) time.
-LEASE_END_LINE = re.compile(r"^(\S+ \S+) \w+ [\w.]+: (?:timed out|releasing|lease lost) "
-                            r"job_id=(\d+) type=\S+ attempt=(\d+)", re.MULTILINE)
-WORKER_START_LINE = re.compile(r"worker \S+?:(\d+):\w+ started")
-LOG_TIME_FORMAT = "%Y-%m-%d %H:%M:%S,%f"
+LOG_FORMAT_ENV = {"JOBSVC_LOG_FORMAT": "json"}  # how the scenarios' workers write their logs
+FINISH_EVENTS = {"succeeded", "failed"}  # the job's final outcome was written
+# A worker's own word that an attempt's lease ended early (at the event's time)...
+LEASE_END_EVENTS = {"timed_out", "released", "lease_lost", "outcome_dropped"}
+# ...and, with the rescues, what explains that a job ran again.
+EXPLAINING_EVENTS = LEASE_END_EVENTS | {"rescued"}
 
 
 @dataclass
@@ -109,30 +110,53 @@ def read_attempts(exec_log: Path) -> list[Attempt]:
     ]
 
 
-def _log_ids(logs: Iterable[Path], pattern: re.Pattern[str]) -> dict[int, int]:
+def read_events(log: Path) -> list[dict[str, Any]]:
+    """Return a worker log's events, in order.
+
+    Lines that are not JSON objects come before the worker set up its JSON log (start-up) or are
+    a dying interpreter's own output; they carry no event. Only a log's last line may be cut
+    short (a worker killed mid-write); any other line that does not parse is a checker error.
+    """
+    lines = log.read_text(errors="replace").splitlines()
+    events = []
+    for number, line in enumerate(lines, 1):
+        if not line.startswith("{"):
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            if number == len(lines):
+                continue
+            raise
+        if "event" in record:
+            events.append(record)
+    return events
+
+
+def _event_ids(logs: dict[Path, list[dict[str, Any]]], names: set[str]) -> dict[int, int]:
     counts: dict[int, int] = defaultdict(int)
-    for path in logs:
-        for match in pattern.finditer(path.read_text(errors="replace")):
-            counts[int(match.group(2))] += 1
+    for events in logs.values():
+        for event in events:
+            if event["event"] in names:
+                counts[event["job_id"]] += 1
     return counts
 
 
 LeaseEnds = dict[tuple[int, int, int], float]  # (pid, job id, attempt) -> when
 
 
-def lease_ends(logs: Iterable[Path]) -> LeaseEnds:
+def lease_ends(logs: dict[Path, list[dict[str, Any]]]) -> LeaseEnds:
     """Return when each worker said it gave up an attempt (timed out, released, lease lost)."""
     ends: LeaseEnds = {}
-    for path in logs:
-        content = path.read_text(errors="replace")
-        started = WORKER_START_LINE.search(content)
-        if started is None:
+    for events in logs.values():
+        pid = next((e["pid"] for e in events if e["event"] == "started"), None)
+        if pid is None:
             continue
-        pid = int(started.group(1))
-        for match in LEASE_END_LINE.finditer(content):
-            when = datetime.strptime(match.group(1), LOG_TIME_FORMAT).timestamp()
-            key = (pid, int(match.group(2)), int(match.group(3)))
-            ends[key] = min(ends.get(key, math.inf), when)
+        for event in events:
+            if event["event"] in LEASE_END_EVENTS:
+                when = datetime.fromisoformat(event["time"]).timestamp()
+                key = (pid, event["job_id"], event["attempt"])
+                ends[key] = min(ends.get(key, math.inf), when)
     return ends
 
 
@@ -167,9 +191,9 @@ def count(engine: Engine, accepted: Iterable[int], exec_log: Path, worker_logs: 
     accepted = list(accepted)
     rows = job_rows(engine)
     attempts = read_attempts(exec_log)
-    logs = list(worker_logs)
-    finishes = _log_ids(logs, FINISH_LINE)
-    explained_ids = _log_ids(logs, EXPLAINING_LINE)
+    logs = {path: read_events(path) for path in worker_logs}
+    finishes = _event_ids(logs, FINISH_EVENTS)
+    explained_ids = _event_ids(logs, EXPLAINING_EVENTS)
     by_job: dict[int, list[Attempt]] = defaultdict(list)
     for attempt in attempts:
         by_job[attempt.job_id].append(attempt)

@@ -1,0 +1,143 @@
+"""How an attempt ended, as the store records it: the outcome kinds and their named constructors.
+
+Every outcome, in the worker or the store, is built by one of the functions below, and whether a
+failure is final (the job fails) or retried is decided in one place, ``Failed.is_final``.
+"""
+
+from __future__ import annotations
+
+import traceback as tracebacks
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..models import JobStatus
+
+if TYPE_CHECKING:
+    from .records import ClaimedJob, Lease
+
+UNKNOWN_TYPE = "UnknownJobType"
+NOT_STORED = "OutcomeNotStored"
+LEASE_EXPIRED = "LeaseExpired"
+TIMED_OUT = "JobTimeout"  # the name of the exception the worker raises in the handler's thread
+TRUNCATED_MARK = "...(truncated)\n"
+
+
+@dataclass(frozen=True)
+class Succeeded:
+    """The handler returned ``result``."""
+
+    lease: Lease
+    result: Any
+    result_json: str | None = None  # ``result`` as JSON text, when the caller has encoded it
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The attempt failed; ``permanent`` failures are not retried."""
+
+    lease: Lease
+    attempt: int
+    max_attempts: int
+    message: str
+    error_type: str
+    traceback: str | None = None
+    permanent: bool = False
+
+    @property
+    def is_final(self) -> bool:
+        """True if the job fails for good; False if it is scheduled for another attempt."""
+        return self.permanent or self.attempt >= self.max_attempts
+
+
+@dataclass(frozen=True)
+class Released:
+    """The worker gave the job back unfinished (shutdown); the attempt does not count."""
+
+    lease: Lease
+
+
+Outcome = Succeeded | Failed | Released
+
+
+@dataclass(frozen=True)
+class Rescued:
+    """An expired lease the rescuer sent back through the retry rule."""
+
+    job_id: int
+    attempt: int
+    status: JobStatus
+
+
+def succeeded(job: ClaimedJob, result: Any, result_json: str | None = None) -> Succeeded:
+    """The attempt of ``job`` returned ``result`` (``result_json``: it encoded as JSON)."""
+    return Succeeded(job.lease, result, result_json)
+
+
+def failed(job: ClaimedJob, exc: BaseException, *, permanent: bool, traceback_limit: int,
+           with_traceback: bool = True) -> Failed:
+    """The attempt of ``job`` raised ``exc``; keep at most ``traceback_limit`` of its trace."""
+    error_type = type(exc).__name__
+    message = f"{error_type}: {exc}" if str(exc) else error_type
+    trace = "".join(tracebacks.format_exception(exc)) if with_traceback else None
+    return Failed(lease=job.lease, attempt=job.attempt, max_attempts=job.max_attempts,
+                  message=message, error_type=error_type,
+                  traceback=_bounded(trace, traceback_limit) if trace else None,
+                  permanent=permanent)
+
+
+def timed_out(job: ClaimedJob) -> Failed:
+    """The attempt of ``job`` ran past its ``timeout_seconds``; it may be retried."""
+    return Failed(lease=job.lease, attempt=job.attempt, max_attempts=job.max_attempts,
+                  message=f"{TIMED_OUT}: the job ran past its timeout of {job.timeout_seconds}s",
+                  error_type=TIMED_OUT)
+
+
+def not_json(job: ClaimedJob, exc: Exception) -> Failed:
+    """The attempt of ``job`` returned a result JSON cannot encode (``exc``): fail it for good."""
+    return failed(job, TypeError(f"the handler's result is not JSON: {exc}"), permanent=True,
+                  traceback_limit=0, with_traceback=False)
+
+
+def unknown_type(job: ClaimedJob, known: Iterable[str]) -> Failed:
+    """No handler is registered for ``job``'s type on this worker: fail it for good."""
+    names = ", ".join(sorted(known)) or "none"
+    return Failed(lease=job.lease, attempt=job.attempt, max_attempts=job.max_attempts,
+                  message=f"no handler is registered for job type {job.type!r} "
+                          f"(this worker knows: {names})",
+                  error_type=UNKNOWN_TYPE, permanent=True)
+
+
+def released(job: ClaimedJob) -> Released:
+    """The worker gives ``job`` back unfinished; the attempt will not count."""
+    return Released(job.lease)
+
+
+def not_stored(refused: Outcome, attempt: int, exc: BaseException) -> Failed:
+    """The database refused ``refused`` (``exc``): fail the job for good in its place."""
+    return Failed(lease=refused.lease, attempt=attempt, max_attempts=attempt,
+                  error_type=NOT_STORED,
+                  message=f"the database refused the attempt's outcome: {exc}", permanent=True)
+
+
+def is_not_stored(outcome: Outcome) -> bool:
+    """True if ``outcome`` is the replacement ``not_stored`` built (it has no fallback)."""
+    return isinstance(outcome, Failed) and outcome.error_type == NOT_STORED
+
+
+def lease_expired(lease: Lease, *, attempt: int, max_attempts: int,
+                  locked_by: str | None) -> Failed:
+    """The worker ``locked_by`` stopped renewing ``lease``: the attempt counts as failed."""
+    return Failed(lease=lease, attempt=attempt, max_attempts=max_attempts,
+                  message=f"lease expired: worker {locked_by} stopped heartbeating "
+                          "(it died, hung or lost the database)",
+                  error_type=LEASE_EXPIRED)
+
+
+def rescued(failure: Failed, status: JobStatus) -> Rescued:
+    """The rescuer applied ``failure`` to its job, which is now ``status``."""
+    return Rescued(failure.lease.job_id, failure.attempt, status)
+
+
+def _bounded(text: str, limit: int) -> str:
+    return text if len(text) <= limit else TRUNCATED_MARK + text[-limit:]

@@ -1,0 +1,98 @@
+"""The slot threads: each takes attempts from one shared queue, runs them, reports outcomes."""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import threading
+from collections.abc import Callable
+
+from jobsvc.registry import HandlerRegistry
+from jobsvc.store import Outcome
+
+from .errors import Interrupted
+from .execution import Execution, run_handler
+
+
+class SlotPool:
+    """Threads that take attempts from one shared queue, run them and report their outcomes.
+
+    One queue for every slot (not one hand-off per slot): a thread that finishes an attempt takes
+    the next one already waiting without a wake-up, which is most of a no-op job's cost.
+    """
+
+    def __init__(self, size: int, registry: HandlerRegistry, traceback_limit: int,
+                 report: Callable[[Execution, Outcome], None]) -> None:
+        self._queue: queue.SimpleQueue[Execution | None] = queue.SimpleQueue()
+        self._registry = registry
+        self._traceback_limit = traceback_limit
+        self._report = report
+        self._names = itertools.count(1)
+        self._threads: set[_SlotThread] = set()
+        self._lock = threading.Lock()
+        for _ in range(size):
+            self._spawn()
+
+    def submit(self, execution: Execution) -> None:
+        """Run ``execution`` on the next free slot."""
+        self._queue.put(execution)
+
+    def replace(self, execution: Execution) -> None:
+        """Give up on the thread running ``execution``: it ends once the handler returns, and a
+        fresh thread takes its place at once. No-op if no slot had taken it yet."""
+        thread = execution.slot
+        if thread is None:
+            return
+        with self._lock:
+            if thread in self._threads:
+                self._threads.discard(thread)
+                thread.retired = True
+                self._spawn()
+
+    def close(self) -> None:
+        """Let every thread end once it is idle."""
+        with self._lock:
+            count = len(self._threads)
+        for _ in range(count):
+            self._queue.put(None)
+
+    def _spawn(self) -> None:
+        thread = _SlotThread(self, f"slot-{next(self._names)}")
+        self._threads.add(thread)
+        thread.start()
+
+    def serve(self, thread: _SlotThread) -> None:
+        """The body of every slot thread."""
+        take = self._queue.get
+        while not thread.retired:
+            try:
+                execution = take()
+                if execution is None:
+                    return
+                if execution.begin(thread):
+                    self._run(execution)
+            except Interrupted:
+                # An interruption that arrived after its attempt ended lands here; the runner
+                # already reported that attempt.
+                continue
+
+    def _run(self, execution: Execution) -> None:
+        try:
+            outcome = run_handler(execution.job, execution.context, self._registry,
+                                  self._traceback_limit)
+        except Interrupted:
+            return  # the runner resolved this attempt before it interrupted it
+        finally:
+            execution.unbind_thread()
+        if execution.resolve():
+            self._report(execution, outcome)
+
+
+class _SlotThread(threading.Thread):
+    def __init__(self, pool: SlotPool, name: str) -> None:
+        super().__init__(name=name, daemon=True)
+        self.pool = pool
+        self.retired = False
+
+    def run(self) -> None:
+        self.pool.serve(self)
