@@ -4,22 +4,13 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 
 from jobsvc.models import JobStatus
 from jobsvc.store import NewJob
-from tests.e2e.conftest import Processes
+from tests.support.processes import Processes
+from tests.support.waiting import wait_until
 
 EXIT_SECONDS = 10.0
-
-
-def _wait_for(predicate, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def _events(log) -> list[dict]:
@@ -28,16 +19,17 @@ def _events(log) -> list[dict]:
 
 
 def test_a_second_sigterm_exits_at_once_without_waiting_for_the_grace_period(
-        app, job_store, database_url, tmp_path):
+        app, job_store, tmp_path):
     (job_id,) = job_store.enqueue([NewJob(type="test.sleep", payload={"seconds": 60},
                                           queue="default", priority=0, max_attempts=3)])
-    processes = Processes(database_url, tmp_path)
+    processes = Processes(app.config["SQLALCHEMY_DATABASE_URI"], tmp_path)
     worker = processes.start_worker(JOBSVC_LOG_FORMAT="json", JOBSVC_SHUTDOWN_GRACE_SECONDS="60")
     log = tmp_path / "worker0.log"
     try:
-        _wait_for(lambda: job_store.get(job_id).status is JobStatus.RUNNING)
+        wait_until(lambda: job_store.get(job_id).status is JobStatus.RUNNING, timeout=30)
         worker.send_signal(signal.SIGTERM)
-        _wait_for(lambda: any("draining 1 running jobs" in e["message"] for e in _events(log)))
+        wait_until(lambda: any("draining 1 running jobs" in e["message"] for e in _events(log)),
+                   timeout=30)
         assert worker.poll() is None  # draining: the job has 60 s to finish
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(EXIT_SECONDS) == 1
