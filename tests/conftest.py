@@ -14,14 +14,7 @@ from jobsvc.extensions import db
 from jobsvc.retry import RetryPolicy
 from jobsvc.store import JobStore, LeaseStore
 from tests.support.databases import PostgresDatabases, SqliteTemplate
-from tests.support.settings import (  # noqa: F401 - BACKENDS, FAST_SETTINGS: old import path
-    BACKENDS,
-    FAST_SETTINGS,
-    POSTGRES_ENV,
-    RETRY_SEED,
-    admin_url,
-    require_admin_url,
-)
+from tests.support.settings import BACKENDS, FAST_SETTINGS, require_admin_url
 
 # A conftest's pytestmark marks nothing, so directories mark their tests here.
 DIRECTORY_MARKERS = {"e2e": pytest.mark.e2e, "faults": pytest.mark.faults}
@@ -36,23 +29,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(DIRECTORY_MARKERS[relative.parts[0]])
 
 
-def _admin_url() -> str | None:
-    """Return the PostgreSQL admin URL (old name: use tests.support.settings.admin_url)."""
-    return admin_url()
-
-
 @pytest.fixture(scope="session")
 def postgres_databases() -> Iterator[PostgresDatabases]:
     """This session's PostgreSQL databases; every one is dropped at the end."""
     databases = PostgresDatabases(require_admin_url())
     yield databases
     databases.close()
-
-
-@pytest.fixture(scope="session")
-def postgres_url(postgres_databases: PostgresDatabases) -> str:
-    """Return the URL of an empty PostgreSQL database shared by the whole session."""
-    return postgres_databases.url(postgres_databases.create())
 
 
 @pytest.fixture(scope="session")

@@ -9,8 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from jobsvc.tokens import hash_token
-from tests.support.tokens import bearer as _bearer
-from tests.support.tokens import make_token as _make_token
+from tests.support.tokens import bearer, make_token
 
 JOB = {"type": "test.echo", "payload": {}}
 REMOTE = {"REMOTE_ADDR": "203.0.113.7"}
@@ -52,17 +51,17 @@ def test_a_remote_post_without_tokens_stores_nothing(client):
 @pytest.mark.parametrize("remote", [{}, REMOTE])
 def test_health_stays_open_with_or_without_tokens(client, app, remote):
     assert client.get("/health", environ_base=remote).status_code == 200
-    _make_token(app)
+    make_token(app)
     assert client.get("/health", environ_base=remote).status_code == 200
 
 
 def test_once_a_token_exists_loopback_needs_it_too(client, app):
-    token = _make_token(app)
+    token = make_token(app)
     response = client.get("/jobs")
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
-    assert client.get("/jobs", headers=_bearer(token)).status_code == 200
-    assert client.get("/jobs", headers=_bearer(token), environ_base=REMOTE).status_code == 200
+    assert client.get("/jobs", headers=bearer(token)).status_code == 200
+    assert client.get("/jobs", headers=bearer(token), environ_base=REMOTE).status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -71,7 +70,7 @@ def test_once_a_token_exists_loopback_needs_it_too(client, app):
      "Bearer " + "x" * 5000, "Token {token}", "Bearer {token}x", "Bearer {token_upper}"],
 )
 def test_wrong_or_malformed_token_is_401(client, app, header):
-    token = _make_token(app)
+    token = make_token(app)
     value = header.format(token=token, token_upper=token.upper())
     response = client.get("/jobs", headers={"Authorization": value})
     assert response.status_code == 401
@@ -80,7 +79,7 @@ def test_wrong_or_malformed_token_is_401(client, app, header):
 
 
 def test_scheme_is_case_insensitive(client, app):
-    token = _make_token(app)
+    token = make_token(app)
     assert client.get("/jobs", headers={"Authorization": f"bearer {token}"}).status_code == 200
 
 
@@ -90,7 +89,7 @@ def test_scheme_is_case_insensitive(client, app):
      {"headers": {"Cookie": "token={token}"}}],
 )
 def test_token_is_accepted_only_in_the_authorization_header(client, app, where):
-    token = _make_token(app)
+    token = make_token(app)
     kwargs = {key: {name: value.format(token=token) for name, value in values.items()}
               for key, values in where.items()}
     assert client.get("/jobs", **kwargs).status_code == 401
@@ -119,9 +118,9 @@ def test_token_is_accepted_only_in_the_authorization_header(client, app, where):
 )
 def test_scopes_decide_what_a_token_may_do(client, app, scopes, method, path, status):
     job_id = client.post("/jobs", json=JOB).json["id"]  # before any token: loopback is open
-    token = _make_token(app, scopes=scopes)
+    token = make_token(app, scopes=scopes)
     body = {"jobs": [JOB]} if path.endswith("batch") else JOB if method == "POST" else None
-    response = client.open(path.format(id=job_id), method=method, headers=_bearer(token),
+    response = client.open(path.format(id=job_id), method=method, headers=bearer(token),
                            json=body if path in ("/jobs", "/jobs/batch") else None)
     assert response.status_code == status, response.get_data(as_text=True)
     if status == 403:
@@ -129,18 +128,18 @@ def test_scopes_decide_what_a_token_may_do(client, app, scopes, method, path, st
 
 
 def test_unknown_routes_need_a_token_once_one_exists(client, app):
-    token = _make_token(app, scopes="read")
+    token = make_token(app, scopes="read")
     assert client.get("/nothing-here").status_code == 401
-    assert client.get("/nothing-here", headers=_bearer(token)).status_code == 404
+    assert client.get("/nothing-here", headers=bearer(token)).status_code == 404
 
 
 def test_rotation_keeps_every_live_token_working_until_revoked(client, app):
-    old, new = _make_token(app, "old"), _make_token(app, "new")
-    assert client.get("/jobs", headers=_bearer(old)).status_code == 200
-    assert client.get("/jobs", headers=_bearer(new)).status_code == 200
+    old, new = make_token(app, "old"), make_token(app, "new")
+    assert client.get("/jobs", headers=bearer(old)).status_code == 200
+    assert client.get("/jobs", headers=bearer(new)).status_code == 200
     assert app.extensions["jobsvc"].services.tokens.revoke("old")
-    assert client.get("/jobs", headers=_bearer(old)).status_code == 401
-    assert client.get("/jobs", headers=_bearer(new)).status_code == 200
+    assert client.get("/jobs", headers=bearer(old)).status_code == 401
+    assert client.get("/jobs", headers=bearer(new)).status_code == 200
 
 
 def test_cli_prints_the_token_once_on_the_last_line_and_revoke_ends_it(client, app, engine):
@@ -151,7 +150,7 @@ def test_cli_prints_the_token_once_on_the_last_line_and_revoke_ends_it(client, a
     token = created.output.rstrip("\n").splitlines()[-1]
     assert token.startswith("jobsvc_") and " " not in token
     assert created.output.count(token) == 1
-    assert client.get("/jobs", headers=_bearer(token)).status_code == 200
+    assert client.get("/jobs", headers=bearer(token)).status_code == 200
     with engine.connect() as connection:
         stored = connection.execute(text("SELECT * FROM api_tokens")).all()
     assert token not in repr(stored) and hash_token(token) in repr(stored)
@@ -159,7 +158,7 @@ def test_cli_prints_the_token_once_on_the_last_line_and_revoke_ends_it(client, a
     assert "deploy" in listed.output and token not in listed.output
     revoked = runner.invoke(args=["jobs", "token", "revoke", "deploy"])
     assert revoked.exit_code == 0, revoked.output
-    assert client.get("/jobs", headers=_bearer(token)).status_code == 401
+    assert client.get("/jobs", headers=bearer(token)).status_code == 401
 
 
 @pytest.mark.parametrize(
@@ -186,11 +185,11 @@ def test_cli_refuses_a_second_live_token_with_the_same_name(app):
 
 
 def test_tokens_never_reach_the_logs(client, app, caplog):
-    token = _make_token(app)
+    token = make_token(app)
     caplog.set_level(logging.DEBUG)
-    client.post("/jobs", json=JOB, headers=_bearer(token))
-    client.get("/jobs", headers=_bearer(token + "x"))
-    client.get("/jobs/abc", headers=_bearer(token))
+    client.post("/jobs", json=JOB, headers=bearer(token))
+    client.get("/jobs", headers=bearer(token + "x"))
+    client.get("/jobs/abc", headers=bearer(token))
     assert caplog.records, "expected the requests to log something at DEBUG"
     assert token not in caplog.text
 
@@ -203,9 +202,9 @@ def test_the_first_token_closes_loopback_within_the_cache_time(client, app):
     app.extensions["jobsvc"] = replace(
         api, token_presence=TokenPresence(api.services.tokens, clock=clock))
     assert client.get("/jobs").status_code == 200  # "no tokens" is now cached
-    token = _make_token(app)
+    token = make_token(app)
     assert client.get("/jobs", environ_base=REMOTE).status_code == 401  # never served remote
-    assert client.get("/jobs", headers=_bearer(token)).status_code == 200  # tokens: not cached
+    assert client.get("/jobs", headers=bearer(token)).status_code == 200  # tokens: not cached
     clock.now += TOKENS_EXIST_CACHE_SECONDS / 2
     assert client.get("/jobs").status_code == 200  # still within the cache time
     clock.now += TOKENS_EXIST_CACHE_SECONDS / 2
@@ -220,7 +219,7 @@ def test_start_warns_while_no_token_exists(database_url, caplog):
     config = {"SQLALCHEMY_DATABASE_URI": database_url, "JOBSVC_HANDLERS": ()}
     first = create_app(config)
     assert "no API token exists" in caplog.text
-    _make_token(first)
+    make_token(first)
     caplog.clear()
     second = create_app(config)
     assert "no API token exists" not in caplog.text

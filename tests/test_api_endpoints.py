@@ -8,16 +8,16 @@ from jobsvc import errors
 from jobsvc.api.endpoints import ENDPOINTS, OPEN_TO_ALL
 from jobsvc.api.problems import STATUS_BY_ERROR, status_of
 from jobsvc.tokens import SCOPES
-from tests.test_api_auth import _bearer, _make_token
+from tests.support.tokens import bearer, make_token
 
 
 def test_a_view_declared_without_a_scope_needs_admin(app, client):
     app.add_url_rule("/undeclared", "undeclared", lambda: "ok")
-    read, admin = _make_token(app, "r", "read"), _make_token(app, "a", "admin")
-    refused = client.get("/undeclared", headers=_bearer(read))
+    read, admin = make_token(app, "r", "read"), make_token(app, "a", "admin")
+    refused = client.get("/undeclared", headers=bearer(read))
     assert refused.status_code == 403
     assert "'admin' scope" in refused.json["detail"]
-    assert client.get("/undeclared", headers=_bearer(admin)).status_code == 200
+    assert client.get("/undeclared", headers=bearer(admin)).status_code == 200
 
 
 def test_the_access_check_reads_the_declared_scopes(app):

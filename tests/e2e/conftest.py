@@ -7,9 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.ports import free_port  # noqa: F401 - old import path, kept for merges
-from tests.support.processes import REPO, START_TIMEOUT_SECONDS, Processes  # noqa: F401
-from tests.support.settings import TERMINAL  # noqa: F401 - old import path, kept for merges
+from tests.support.processes import Processes
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from jobsvc.client import (
     ValidationFailed,
     job_body,
 )
-from tests.e2e.conftest import REPO
+from tests.support.processes import REPO
 
 
 class RecordingTransport(httpx.HTTPTransport):

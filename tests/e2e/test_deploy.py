@@ -15,7 +15,8 @@ import pytest
 import requests
 
 from jobsvc.config import SETTINGS
-from tests.e2e.conftest import REPO, free_port
+from tests.support.ports import free_port
+from tests.support.processes import REPO
 
 DEPLOY = REPO / "deploy"
 VENV = Path(sys.executable).parent.parent

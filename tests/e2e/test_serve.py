@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.e2e.conftest import REPO, START_TIMEOUT_SECONDS, free_port
+from tests.support.ports import free_port
+from tests.support.processes import REPO, START_TIMEOUT_SECONDS
 
 SLOW_CLIENTS = 1000
 IDLE_KEEPALIVE_CLIENTS = 200

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import FaultService
 from .private_postgres import PrivatePostgres, find_bin
+from .service import FaultService
 
 DOWN_SECONDS = 3.0
 

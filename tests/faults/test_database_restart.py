@@ -16,9 +16,9 @@ import pytest
 import requests
 from sqlalchemy import create_engine, text
 
-from .conftest import FaultService, record, size
 from .private_postgres import PrivatePostgres, find_bin
 from .scenario import wait_for
+from .service import FaultService, record, size
 
 RESTARTS = 2
 DOWN_SECONDS = size(2.0, 4.0)

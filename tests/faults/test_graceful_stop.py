@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import time
 
-from .conftest import FaultService, size
 from .scenario import epoch, starts, wait_for
+from .service import FaultService, size
 
 GRACE_SECONDS = 2.0
 SHORT_SECONDS = 0.8

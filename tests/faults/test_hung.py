@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .conftest import FaultService, size
 from .scenario import starts
+from .service import FaultService, size
 
 TIMEOUT_SECONDS = 1.0
 MAX_ATTEMPTS = 2

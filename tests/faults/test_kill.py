@@ -6,7 +6,7 @@ import random
 import threading
 import time
 
-from .conftest import FaultService, size
+from .service import FaultService, size
 
 WORKERS = 4
 CONCURRENCY = "4"

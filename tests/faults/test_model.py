@@ -30,7 +30,7 @@ from jobsvc.retry import RetryPolicy
 from jobsvc.store import Failed, JobStore, Lease, LeaseStore, NewJob, Released, Succeeded
 from jobsvc.timestamps import db_now, db_now_plus
 
-from .conftest import record, size
+from .service import record, size
 
 jobs_table = Job.__table__
 

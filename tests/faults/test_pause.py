@@ -8,9 +8,9 @@ from sqlalchemy import func, select
 from jobsvc.models import Job
 from jobsvc.timestamps import db_now
 
-from .conftest import FaultService, size
 from .invariants import read_events
 from .scenario import wait_for
+from .service import FaultService, size
 
 JOBS = size(3, 12)
 LEASE_SECONDS = 1.5

@@ -7,8 +7,8 @@ import threading
 
 from tests.support.waiting import poll_until
 
-from .conftest import FaultService, size
 from .scenario import epoch
+from .service import FaultService, size
 
 LEASE = {"JOBSVC_LEASE_SECONDS": "1.5", "JOBSVC_HEARTBEAT_SECONDS": "0.3"}
 MAX_ATTEMPTS = 3

@@ -6,8 +6,8 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 
-from .conftest import FaultService, size
 from .scenario import starts
+from .service import FaultService, size
 
 JOBS = size(200, 1000)
 BASE_SECONDS = size(2.0, 4.0)  # the first retry waits uniformly in [0, base]
