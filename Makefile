@@ -29,8 +29,10 @@ test: $(VENV)/.installed
 faults: $(VENV)/.installed
 	JOBSVC_FAULTS_SCALE=full $(BIN)/python -m pytest -s --timeout 1800 tests/faults $(PYTEST_ARGS)
 
+## lint: ruff's rules (pyproject.toml) and its formatter, checked, never applied
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 ## bench: the benchmark suite on SQLite and PostgreSQL (docs/performance.md); about 15 minutes
 bench: $(VENV)/.installed

@@ -31,8 +31,9 @@ def median_microseconds(client: FlaskClient, path: str, headers: dict[str, str] 
 
 def main(url: str) -> None:
     """Print the median per request: no auth hook, loopback mode, bearer token."""
-    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url,
-                      "JOBSVC_RATE_LIMIT_PER_SECOND": 0.0})
+    app = create_app(
+        {"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "JOBSVC_RATE_LIMIT_PER_SECOND": 0.0}
+    )
     client = app.test_client()
     path = f"/jobs/{client.post('/jobs', json={'type': 'x'}).json['id']}"
     hooks = app.before_request_funcs[None]
@@ -44,8 +45,10 @@ def main(url: str) -> None:
     token = new_token()
     app.extensions["jobsvc"].services.tokens.create("bench", hash_token(token), "read")
     bearer = median_microseconds(client, path, {"Authorization": f"Bearer {token}"})
-    print(f"{url.split(':')[0]}: median GET {{id}} over {REQUESTS}: no auth hook {no_hook:.0f} us, "
-          f"loopback mode {loopback:.0f} us, bearer token {bearer:.0f} us")
+    print(
+        f"{url.split(':')[0]}: median GET {{id}} over {REQUESTS}: no auth hook {no_hook:.0f} us, "
+        f"loopback mode {loopback:.0f} us, bearer token {bearer:.0f} us"
+    )
 
 
 if __name__ == "__main__":

@@ -30,27 +30,48 @@ POSTGRES_ENV = ("JOBSVC_BENCH_POSTGRES_URL", "JOBSVC_TEST_POSTGRES_URL")
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--small", action="store_true",
-                        help="a few seconds per backend: the CI smoke run (figures meaningless)")
-    parser.add_argument("--backends", default=",".join(BACKENDS),
-                        help="comma-separated: sqlite, postgresql (default: both)")
-    parser.add_argument("--only", default=",".join(WORKLOADS),
-                        help="comma-separated workloads to run (default: W0,W1,W2,W3,W4)")
-    parser.add_argument("--postgres-url", default=None,
-                        help="a PostgreSQL server to create the bench's database on (default: "
-                             "$JOBSVC_BENCH_POSTGRES_URL or $JOBSVC_TEST_POSTGRES_URL)")
-    parser.add_argument("--w2-concurrency", default=None,
-                        help="comma-separated --concurrency values W2 sweeps (default: the size's)")
-    parser.add_argument("--w2-workers", default=None,
-                        help="comma-separated worker-process counts W2 runs (default: 1,2)")
-    parser.add_argument("--out-dir", type=Path, default=RESULTS_DIR,
-                        help="where the JSON goes (default: bench/results)")
+    parser.add_argument(
+        "--small",
+        action="store_true",
+        help="a few seconds per backend: the CI smoke run (figures meaningless)",
+    )
+    parser.add_argument(
+        "--backends",
+        default=",".join(BACKENDS),
+        help="comma-separated: sqlite, postgresql (default: both)",
+    )
+    parser.add_argument(
+        "--only",
+        default=",".join(WORKLOADS),
+        help="comma-separated workloads to run (default: W0,W1,W2,W3,W4)",
+    )
+    parser.add_argument(
+        "--postgres-url",
+        default=None,
+        help="a PostgreSQL server to create the bench's database on (default: "
+        "$JOBSVC_BENCH_POSTGRES_URL or $JOBSVC_TEST_POSTGRES_URL)",
+    )
+    parser.add_argument(
+        "--w2-concurrency",
+        default=None,
+        help="comma-separated --concurrency values W2 sweeps (default: the size's)",
+    )
+    parser.add_argument(
+        "--w2-workers",
+        default=None,
+        help="comma-separated worker-process counts W2 runs (default: 1,2)",
+    )
+    parser.add_argument(
+        "--out-dir",
+        type=Path,
+        default=RESULTS_DIR,
+        help="where the JSON goes (default: bench/results)",
+    )
     return parser
 
 
 def _postgres_url(given: str | None) -> str | None:
-    return given or next((os.environ[name] for name in POSTGRES_ENV if os.environ.get(name)),
-                         None)
+    return given or next((os.environ[name] for name in POSTGRES_ENV if os.environ.get(name)), None)
 
 
 def _numbers(text: str) -> tuple[int, ...]:
@@ -81,7 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if backend == "postgresql" and admin_url is None:
                 # CI must measure both; elsewhere a missing server is only a note.
                 (report.errors if os.environ.get("CI") else report.notes).append(
-                    "postgresql skipped: no --postgres-url or $JOBSVC_TEST_POSTGRES_URL")
+                    "postgresql skipped: no --postgres-url or $JOBSVC_TEST_POSTGRES_URL"
+                )
                 continue
             _run_backend(backend, admin_url, Path(tmp), sizes, selected, report)
     print()
@@ -95,15 +117,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 1 if report.errors else 0
 
 
-def _run_backend(backend: str, admin_url: str | None, tmp: Path, sizes: object,
-                 selected: list[str], report: Report) -> None:
+def _run_backend(
+    backend: str,
+    admin_url: str | None,
+    tmp: Path,
+    sizes: object,
+    selected: list[str],
+    report: Report,
+) -> None:
     with bench_database(backend, admin_url, tmp) as database:
         for name in selected:
             print(f"{backend} {name} ...", flush=True)
             run = Run(database, sizes, report, tmp)  # type: ignore[arg-type]
             try:
                 WORKLOADS[name](run)
-            except Exception as exc:  # noqa: BLE001 - one failed workload must not hide the rest
+            except Exception as exc:
                 traceback.print_exc()
                 report.errors.append(f"{backend} {name}: {type(exc).__name__}: {exc}")
             finally:

@@ -86,8 +86,17 @@ def run_loop(coro: Coroutine[object, object, T], loop: str) -> T:
 # --------------------------------------------------------------------------- worker
 
 
-def worker_main(index: int, dsn: str, batch_size: int, concurrency: int, loop: str,
-                ready: Any, go: Any, stop: Any, results: Any) -> None:
+def worker_main(
+    index: int,
+    dsn: str,
+    batch_size: int,
+    concurrency: int,
+    loop: str,
+    ready: Any,
+    go: Any,
+    stop: Any,
+    results: Any,
+) -> None:
     """Entry point of one worker process (started with the spawn method)."""
     try:
         calls = run_loop(_worker(dsn, batch_size, concurrency, ready, go, stop), loop)
@@ -97,8 +106,9 @@ def worker_main(index: int, dsn: str, batch_size: int, concurrency: int, loop: s
         ready.put(index)  # unblock a parent still waiting for start-up
 
 
-async def _worker(dsn: str, batch_size: int, concurrency: int,
-                  ready: Any, go: Any, stop: Any) -> list[int]:
+async def _worker(
+    dsn: str, batch_size: int, concurrency: int, ready: Any, go: Any, stop: Any
+) -> list[int]:
     connection = await asyncpg.connect(dsn)
     try:
         qm = QueueManager(Queries(AsyncpgDriver(connection)))
@@ -195,16 +205,21 @@ async def verify_and_time(dsn: str, expected: list[int], calls: Counter[int]) ->
     connection = await asyncpg.connect(dsn)
     try:
         left = await connection.fetchval(f"SELECT count(*) FROM {names.queue_table}")
-        outcomes = dict(await connection.fetch(
-            f"SELECT status::text, count(*) FROM {names.queue_table_log}"
-            " WHERE status <> 'queued' GROUP BY status"))
+        outcomes = dict(
+            await connection.fetch(
+                f"SELECT status::text, count(*) FROM {names.queue_table_log}"
+                " WHERE status <> 'queued' GROUP BY status"
+            )
+        )
         per_job = await connection.fetch(
             f"SELECT job_id, count(*) FILTER (WHERE status = 'picked') AS picked,"
             f" count(*) FILTER (WHERE status = 'successful') AS done"
-            f" FROM {names.queue_table_log} WHERE status <> 'queued' GROUP BY job_id")
+            f" FROM {names.queue_table_log} WHERE status <> 'queued' GROUP BY job_id"
+        )
         first_claim, last_done = await connection.fetchrow(
             f"SELECT min(created) FILTER (WHERE status = 'picked'),"
-            f" max(created) FILTER (WHERE status = 'successful') FROM {names.queue_table_log}")
+            f" max(created) FILTER (WHERE status = 'successful') FROM {names.queue_table_log}"
+        )
     finally:
         await connection.close()
     if left:
@@ -216,7 +231,8 @@ async def verify_and_time(dsn: str, expected: list[int], calls: Counter[int]) ->
     if logged_ids != expected_set or not_once:
         problems.append(
             f"log table: {len(logged_ids)} job(s) logged for {len(expected_set)} enqueued, "
-            f"{not_once} not picked and completed exactly once")
+            f"{not_once} not picked and completed exactly once"
+        )
     if problems:
         raise BenchError("; ".join(problems))
     return (last_done - first_claim).total_seconds()
@@ -230,9 +246,11 @@ async def drain_once(args: argparse.Namespace, dsn: str) -> float:
     ctx = mp.get_context("spawn")
     ready, results, go, stop = ctx.Queue(), ctx.Queue(), ctx.Event(), ctx.Event()
     processes = [
-        ctx.Process(target=worker_main, name=f"pgq-worker-{i}",
-                    args=(i, dsn, args.batch_size, args.concurrency, args.loop,
-                          ready, go, stop, results))
+        ctx.Process(
+            target=worker_main,
+            name=f"pgq-worker-{i}",
+            args=(i, dsn, args.batch_size, args.concurrency, args.loop, ready, go, stop, results),
+        )
         for i in range(args.workers)
     ]
     for process in processes:
@@ -259,7 +277,8 @@ async def drain_once(args: argparse.Namespace, dsn: str) -> float:
         for _ in processes:
             try:
                 status, index, payload = await asyncio.to_thread(
-                    results.get, True, RESULT_TIMEOUT_SECONDS)
+                    results.get, True, RESULT_TIMEOUT_SECONDS
+                )
             except queue.Empty as exc:
                 raise BenchError("a worker did not report its handler calls") from exc
             if status != "ok":
@@ -293,8 +312,11 @@ async def measure(args: argparse.Namespace) -> list[float]:
             for repeat in range(1, args.repeats + 1):
                 rate = await drain_once(args, dsn)
                 rates.append(rate)
-                print(f"  run {repeat}/{args.repeats}: {args.jobs:,} jobs, "
-                      f"{rate:,.0f} jobs/s (first claim -> last completion)", flush=True)
+                print(
+                    f"  run {repeat}/{args.repeats}: {args.jobs:,} jobs, "
+                    f"{rate:,.0f} jobs/s (first claim -> last completion)",
+                    flush=True,
+                )
             return rates
         finally:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}"{force}')
@@ -304,40 +326,57 @@ async def measure(args: argparse.Namespace) -> list[float]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--postgres-url", required=True,
-                        help="server to use; a scratch database is created next to this one")
+    parser.add_argument(
+        "--postgres-url",
+        required=True,
+        help="server to use; a scratch database is created next to this one",
+    )
     parser.add_argument("--jobs", type=int, default=20_000)
     parser.add_argument("--workers", type=int, default=1, help="worker processes")
     parser.add_argument("--batch-size", type=int, default=500, help="dequeue batch size")
     parser.add_argument(
-        "--concurrency", type=int, default=0,
+        "--concurrency",
+        type=int,
+        default=0,
         help="the entrypoint's concurrency_limit; 0 (default) = unlimited, which keeps the "
-             "dequeue on its plain pick-and-claim query and lets whole batches run at once")
-    parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop",
-                        help="event loop of the workers (pgq run uses uvloop)")
+        "dequeue on its plain pick-and-claim query and lets whole batches run at once",
+    )
+    parser.add_argument(
+        "--loop",
+        choices=("uvloop", "asyncio"),
+        default="uvloop",
+        help="event loop of the workers (pgq run uses uvloop)",
+    )
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--timeout", type=float, default=600.0,
-                        help="seconds allowed per drain")
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds allowed per drain")
     args = parser.parse_args(argv)
     if min(args.jobs, args.workers, args.batch_size, args.repeats) < 1 or args.concurrency < 0:
-        parser.error("--jobs, --workers, --batch-size and --repeats must be >= 1, "
-                     "--concurrency >= 0")
+        parser.error(
+            "--jobs, --workers, --batch-size and --repeats must be >= 1, --concurrency >= 0"
+        )
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    label = (f"pgqueuer {dist_version('pgqueuer')} asyncpg: {args.workers} worker(s), "
-             f"batch {args.batch_size}")
-    print(f"{label}; {args.jobs:,} no-op jobs, concurrency_limit={args.concurrency}, "
-          f"loop={args.loop}, durability={db_settings().durability.value}", flush=True)
+    label = (
+        f"pgqueuer {dist_version('pgqueuer')} asyncpg: {args.workers} worker(s), "
+        f"batch {args.batch_size}"
+    )
+    print(
+        f"{label}; {args.jobs:,} no-op jobs, concurrency_limit={args.concurrency}, "
+        f"loop={args.loop}, durability={db_settings().durability.value}",
+        flush=True,
+    )
     try:
         rates = asyncio.run(measure(args))
     except BenchError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return 1
-    print(f"{label}: median {statistics.median(rates):,.0f} jobs/s "
-          f"(min {min(rates):,.0f}, max {max(rates):,.0f}, {len(rates)} run(s))")
+    print(
+        f"{label}: median {statistics.median(rates):,.0f} jobs/s "
+        f"(min {min(rates):,.0f}, max {max(rates):,.0f}, {len(rates)} run(s))"
+    )
     return 0
 
 

@@ -36,7 +36,8 @@ class BenchDatabase:
                 connection.execute(text("DELETE FROM jobs"))
         if self.backend == "postgresql":
             with self.engine.connect().execution_options(
-                    isolation_level="AUTOCOMMIT") as connection:
+                isolation_level="AUTOCOMMIT"
+            ) as connection:
                 connection.execute(text("VACUUM ANALYZE jobs"))
 
 
@@ -66,8 +67,13 @@ def bench_database(backend: str, admin_url: str | None, tmp_dir: Path) -> Iterat
 
 
 def _migrated(backend: str, url: str) -> Iterator[BenchDatabase]:
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "JOBSVC_HANDLERS": HANDLER_MODULES,
-                      "JOBSVC_LOG_LEVEL": "WARNING"})
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": url,
+            "JOBSVC_HANDLERS": HANDLER_MODULES,
+            "JOBSVC_LOG_LEVEL": "WARNING",
+        }
+    )
     with app.app_context():
         engine = db.engine
     try:

@@ -21,12 +21,25 @@ BODY = json.dumps({"type": "noop", "payload": {"n": 1}}).encode()
 
 
 def _environ(method: str, path: str, data: bytes) -> dict[str, Any]:
-    return {"REQUEST_METHOD": method, "PATH_INFO": path, "SCRIPT_NAME": "", "QUERY_STRING": "",
-            "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8000", "SERVER_PROTOCOL": "HTTP/1.1",
-            "REMOTE_ADDR": "127.0.0.1", "HTTP_HOST": "127.0.0.1:8000", "wsgi.url_scheme": "http",
-            "wsgi.input": io.BytesIO(data), "wsgi.errors": sys.stderr, "wsgi.multithread": True,
-            "wsgi.multiprocess": False, "wsgi.run_once": False,
-            "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(data))}
+    return {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "SCRIPT_NAME": "",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "HTTP_HOST": "127.0.0.1:8000",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(data),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": str(len(data)),
+    }
 
 
 def _caller(app: Any, method: str, path: str, data: bytes, expect: str) -> Callable[[], None]:
@@ -35,6 +48,7 @@ def _caller(app: Any, method: str, path: str, data: bytes, expect: str) -> Calla
         b"".join(app(_environ(method, path, data), lambda status, *_: statuses.append(status)))
         if not statuses[0].startswith(expect):
             raise AssertionError(f"{method} {path} answered {statuses[0]}")
+
     return call
 
 

@@ -32,12 +32,12 @@ class Report:
     errors: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
-    def add(self, workload: str, case: str, metric: str, backend: str, value: float,
-            unit: str) -> None:
+    def add(
+        self, workload: str, case: str, metric: str, backend: str, value: float, unit: str
+    ) -> None:
         """Record one figure and echo it, so a long run shows progress."""
         self.figures.append(Figure(workload, case, metric, backend, round(value, 3), unit))
-        print(f"  {backend:10} {workload:4} {case:38} {metric:14} {value:12.2f} {unit}",
-              flush=True)
+        print(f"  {backend:10} {workload:4} {case:38} {metric:14} {value:12.2f} {unit}", flush=True)
 
     def table(self) -> str:
         """Return the figures as a Markdown table, one column per backend."""
@@ -46,8 +46,10 @@ class Report:
         for figure in self.figures:
             key = (figure.workload, figure.case, figure.metric, figure.unit)
             rows.setdefault(key, {})[figure.backend] = figure.value
-        lines = ["| workload | case | metric | " + " | ".join(backends) + " | unit |",
-                 "|---|---|---|" + "---:|" * len(backends) + "---|"]
+        lines = [
+            "| workload | case | metric | " + " | ".join(backends) + " | unit |",
+            "|---|---|---|" + "---:|" * len(backends) + "---|",
+        ]
         for (workload, case, metric, unit), values in rows.items():
             cells = " | ".join(_cell(values.get(b)) for b in backends)
             lines.append(f"| {workload} | {case} | {metric} | {cells} | {unit} |")
@@ -57,8 +59,13 @@ class Report:
         """Write the run as ``<directory>/<stamp>.json``; return the path."""
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / f"{stamp}.json"
-        document = {"mode": self.mode, "machine": machine(), "errors": self.errors,
-                    "notes": self.notes, "figures": [asdict(f) for f in self.figures]}
+        document = {
+            "mode": self.mode,
+            "machine": machine(),
+            "errors": self.errors,
+            "notes": self.notes,
+            "figures": [asdict(f) for f in self.figures],
+        }
         path.write_text(json.dumps(document, indent=2) + "\n")
         return path
 
@@ -84,10 +91,12 @@ def machine() -> dict[str, Any]:
     """Describe the machine the run used."""
     info: dict[str, Any] = {"python": platform.python_version(), "platform": platform.platform()}
     try:
-        info["nproc"] = int(subprocess.run(["nproc"], capture_output=True, text=True,
-                                           check=True).stdout)
-        info["memory"] = subprocess.run(["free", "-h"], capture_output=True, text=True,
-                                        check=True).stdout.splitlines()[1]
+        info["nproc"] = int(
+            subprocess.run(["nproc"], capture_output=True, text=True, check=True).stdout
+        )
+        info["memory"] = subprocess.run(
+            ["free", "-h"], capture_output=True, text=True, check=True
+        ).stdout.splitlines()[1]
     except (OSError, subprocess.CalledProcessError, ValueError):
         pass
     return info

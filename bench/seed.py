@@ -48,8 +48,15 @@ def bulk_rows(database: BenchDatabase, count: int, *, finished: bool) -> None:
     status, attempts = ("DONE", 1) if finished else ("PENDING", 0)
     for start in range(0, count, SQL_CHUNK):
         with database.engine.begin() as connection:
-            connection.execute(statement, {"n": min(SQL_CHUNK, count - start), "status": status,
-                                           "attempts": attempts, "finished": finished})
+            connection.execute(
+                statement,
+                {
+                    "n": min(SQL_CHUNK, count - start),
+                    "status": status,
+                    "attempts": attempts,
+                    "finished": finished,
+                },
+            )
     analyze(database)
 
 
@@ -57,7 +64,8 @@ def analyze(database: BenchDatabase) -> None:
     """Refresh the planner's statistics, as autovacuum would after a bulk load."""
     if database.backend == "postgresql":
         with database.engine.connect().execution_options(
-                isolation_level="AUTOCOMMIT") as connection:
+            isolation_level="AUTOCOMMIT"
+        ) as connection:
             connection.execute(text("VACUUM ANALYZE jobs"))
     else:
         with database.engine.begin() as connection:

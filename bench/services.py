@@ -92,19 +92,34 @@ class Client:
 class Services:
     """Starts and stops the API and workers of one workload, all on one database."""
 
-    def __init__(self, database_url: str, log_dir: Path, extra_env: dict[str, str] | None = None
-                 ) -> None:
+    def __init__(
+        self, database_url: str, log_dir: Path, extra_env: dict[str, str] | None = None
+    ) -> None:
         self.log_dir = log_dir
-        self.env = {**os.environ, "DATABASE_URL": database_url, "PYTHONPATH": str(REPO),
-                    "JOBSVC_HANDLERS": ",".join(HANDLER_MODULES), **(extra_env or {})}
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "PYTHONPATH": str(REPO),
+            "JOBSVC_HANDLERS": ",".join(HANDLER_MODULES),
+            **(extra_env or {}),
+        }
         self.children: list[subprocess.Popen[bytes]] = []
         self.logs: dict[int, Path] = {}
 
     def start_api(self, threads: int = 4) -> tuple[subprocess.Popen[bytes], str]:
         """Start waitress with the API; return it and its base URL once it answers."""
         port = free_port()
-        child = self._spawn([sys.executable, "-m", "waitress", f"--listen=127.0.0.1:{port}",
-                             f"--threads={threads}", "bench.wsgi_app:app"], "api")
+        child = self._spawn(
+            [
+                sys.executable,
+                "-m",
+                "waitress",
+                f"--listen=127.0.0.1:{port}",
+                f"--threads={threads}",
+                "bench.wsgi_app:app",
+            ],
+            "api",
+        )
         base_url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
@@ -122,8 +137,9 @@ class Services:
 
     def start_worker(self, concurrency: int) -> subprocess.Popen[bytes]:
         """Start ``python -m worker`` on the default queue."""
-        return self._spawn([sys.executable, "-m", "worker", "--concurrency", str(concurrency)],
-                           "worker")
+        return self._spawn(
+            [sys.executable, "-m", "worker", "--concurrency", str(concurrency)], "worker"
+        )
 
     def wait_started(self, worker: subprocess.Popen[bytes]) -> None:
         """Return once ``worker`` logged that its loop started."""
@@ -140,8 +156,9 @@ class Services:
     def _spawn(self, argv: list[str], name: str) -> subprocess.Popen[bytes]:
         path = self.log_dir / f"{name}-{next(_LOG_NUMBERS)}.log"
         with path.open("ab") as log:
-            child = subprocess.Popen(argv, cwd=REPO, env=self.env, stdout=log,
-                                     stderr=subprocess.STDOUT)
+            child = subprocess.Popen(
+                argv, cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
         self.children.append(child)
         self.logs[child.pid] = path
         return child

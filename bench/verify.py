@@ -13,7 +13,8 @@ _DONE_ONCE = text(
     "AND lease_token IS NULL AND finished_at IS NOT NULL"
 ).bindparams(bindparam("ids", expanding=True))
 _COUNT = text("SELECT count(*) FROM jobs WHERE id IN :ids").bindparams(
-    bindparam("ids", expanding=True))
+    bindparam("ids", expanding=True)
+)
 CHUNK = 10_000  # ids per query: SQLite limits bound parameters
 
 
@@ -25,7 +26,7 @@ def _count(database: BenchDatabase, statement: object, ids: list[int]) -> int:
     total = 0
     with database.engine.connect() as connection:
         for start in range(0, len(ids), CHUNK):
-            total += connection.execute(statement, {"ids": ids[start:start + CHUNK]}).scalar_one()
+            total += connection.execute(statement, {"ids": ids[start : start + CHUNK]}).scalar_one()
     return total
 
 
@@ -34,8 +35,10 @@ def done_exactly_once(database: BenchDatabase, ids: Iterable[int], what: str) ->
     unique = sorted(set(ids))
     done = _count(database, _DONE_ONCE, unique)
     if done != len(unique):
-        raise VerificationFailed(f"{what}: {len(unique) - done} of {len(unique)} jobs are not "
-                                 "DONE after exactly one attempt")
+        raise VerificationFailed(
+            f"{what}: {len(unique) - done} of {len(unique)} jobs are not "
+            "DONE after exactly one attempt"
+        )
     return done
 
 

@@ -26,8 +26,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from .services import build_services
     from .store import engine_options
 
-    app = Flask(__name__, instance_path=settings.instance_path(),
-                instance_relative_config=True)
+    app = Flask(__name__, instance_path=settings.instance_path(), instance_relative_config=True)
     app.config.from_mapping(settings.load(app.instance_path))
     if test_config is not None:
         app.config.from_mapping(test_config)
@@ -51,5 +50,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 def configure_logging(level: str) -> None:
     """Log to stderr at ``level`` unless the process configured logging already."""
     if not logging.getLogger().handlers:
-        logging.basicConfig(level=level.upper(),
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(
+            level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )

@@ -36,8 +36,12 @@ def _name(ctx: click.Context, param: click.Parameter, value: str) -> str:
 @token_cli.command("create")
 @click.option("--name", required=True, callback=_name, help="A name to revoke the token by.")
 # No default: what a token may do is a choice to make each time (least privilege).
-@click.option("--scopes", required=True, callback=_scopes,
-              help=f"Comma-separated, some of {', '.join(SCOPES)} (admin may do everything).")
+@click.option(
+    "--scopes",
+    required=True,
+    callback=_scopes,
+    help=f"Comma-separated, some of {', '.join(SCOPES)} (admin may do everything).",
+)
 def create_token(name: str, scopes: str) -> None:
     """Create a token and print it once, alone on the last line."""
     token = new_token()
@@ -46,8 +50,10 @@ def create_token(name: str, scopes: str) -> None:
     except JobsvcError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(f"Created API token {name!r} with scopes {scopes}.")
-    click.echo("It is shown only this once; jobsvc keeps only its hash. Send it as "
-               "`Authorization: Bearer <token>`:")
+    click.echo(
+        "It is shown only this once; jobsvc keeps only its hash. Send it as "
+        "`Authorization: Bearer <token>`:"
+    )
     click.echo(token)
 
 

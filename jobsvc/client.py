@@ -80,8 +80,16 @@ class Unavailable(APIError):
 
 
 _ERRORS: dict[int, type[APIError]] = {
-    400: BadRequest, 401: Unauthorized, 403: Forbidden, 404: NotFound, 409: Conflict,
-    413: BadRequest, 415: BadRequest, 422: ValidationFailed, 429: RateLimited, 503: Unavailable,
+    400: BadRequest,
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    413: BadRequest,
+    415: BadRequest,
+    422: ValidationFailed,
+    429: RateLimited,
+    503: Unavailable,
 }
 
 
@@ -144,15 +152,25 @@ def call(request: Request, max_retries: int) -> Operation:
     raise AssertionError("unreachable")  # pragma: no cover - the loop always returns
 
 
-def job_body(job_type: str, payload: Mapping[str, Any] | None = None, *,
-             queue: str | None = None, priority: int | None = None,
-             max_attempts: int | None = None, timeout_seconds: float | None = None,
-             run_at: datetime | str | None = None) -> dict[str, Any]:
+def job_body(
+    job_type: str,
+    payload: Mapping[str, Any] | None = None,
+    *,
+    queue: str | None = None,
+    priority: int | None = None,
+    max_attempts: int | None = None,
+    timeout_seconds: float | None = None,
+    run_at: datetime | str | None = None,
+) -> dict[str, Any]:
     """Return the JSON body that enqueues one job; options left None take the server's default."""
     body: dict[str, Any] = {"type": job_type, "payload": dict(payload or {})}
-    options = {"queue": queue, "priority": priority, "max_attempts": max_attempts,
-               "timeout_seconds": timeout_seconds,
-               "run_at": run_at.isoformat() if isinstance(run_at, datetime) else run_at}
+    options = {
+        "queue": queue,
+        "priority": priority,
+        "max_attempts": max_attempts,
+        "timeout_seconds": timeout_seconds,
+        "run_at": run_at.isoformat() if isinstance(run_at, datetime) else run_at,
+    }
     body.update((name, value) for name, value in options.items() if value is not None)
     return body
 
@@ -160,8 +178,11 @@ def job_body(job_type: str, payload: Mapping[str, Any] | None = None, *,
 def enqueue(body: dict[str, Any], idempotency_key: str | None, max_retries: int) -> Operation:
     """Enqueue one job under an idempotency key kept across retries."""
     key = idempotency_key or uuid.uuid4().hex
-    return (yield from call(Request("POST", "/jobs", json=body,
-                                    headers={IDEMPOTENCY_HEADER: key}), max_retries))
+    return (
+        yield from call(
+            Request("POST", "/jobs", json=body, headers={IDEMPOTENCY_HEADER: key}), max_retries
+        )
+    )
 
 
 def wait(job_id: int, timeout: float, max_retries: int) -> Operation:
@@ -174,8 +195,9 @@ def wait(job_id: int, timeout: float, max_retries: int) -> Operation:
     pause = WAIT_POLL_FIRST_SECONDS
     while True:
         left = deadline - time.monotonic()
-        job = yield from call(Request("GET", f"/jobs/{int(job_id)}",
-                                      params={"wait": max(0, int(left))}), max_retries)
+        job = yield from call(
+            Request("GET", f"/jobs/{int(job_id)}", params={"wait": max(0, int(left))}), max_retries
+        )
         if job["status"] in TERMINAL_STATUSES or left <= 0:
             return job
         yield Pause(min(pause, max(0.0, deadline - time.monotonic())))
@@ -196,13 +218,19 @@ def _headers(token: str | None) -> dict[str, str]:
 class Client:
     """A synchronous client: ``Client("http://127.0.0.1:8000", token=...)``."""
 
-    def __init__(self, base_url: str, token: str | None = None, *,
-                 timeout: float = DEFAULT_TIMEOUT_SECONDS,
-                 max_retries: int = DEFAULT_MAX_RETRIES,
-                 transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self.max_retries = max_retries
-        self._http = httpx.Client(base_url=base_url, headers=_headers(token), timeout=timeout,
-                                  transport=transport)
+        self._http = httpx.Client(
+            base_url=base_url, headers=_headers(token), timeout=timeout, transport=transport
+        )
 
     def __enter__(self) -> Client:
         return self
@@ -223,19 +251,31 @@ class Client:
                     time.sleep(step.seconds)
                     response = None
                 else:
-                    response = self._http.request(step.method, step.path, json=step.json,
-                                                  params=step.params, headers=step.headers)
+                    response = self._http.request(
+                        step.method,
+                        step.path,
+                        json=step.json,
+                        params=step.params,
+                        headers=step.headers,
+                    )
         except StopIteration as done:
             return done.value
 
     def _call(self, method: str, path: str, **options: Any) -> Any:
         return self._run(call(Request(method, path, **options), self.max_retries))
 
-    def enqueue(self, job_type: str, payload: Mapping[str, Any] | None = None, *,
-                idempotency_key: str | None = None, **options: Any) -> dict[str, Any]:
+    def enqueue(
+        self,
+        job_type: str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
+        **options: Any,
+    ) -> dict[str, Any]:
         """Enqueue one job; return ``{"id", "status"}``."""
-        return self._run(enqueue(job_body(job_type, payload, **options), idempotency_key,
-                                 self.max_retries))
+        return self._run(
+            enqueue(job_body(job_type, payload, **options), idempotency_key, self.max_retries)
+        )
 
     def enqueue_many(self, jobs: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """Enqueue job bodies (see ``job_body``) in one transaction: all of them or none."""
@@ -269,13 +309,19 @@ class Client:
 class AsyncClient:
     """The asyncio twin of ``Client``: the same methods, as coroutines."""
 
-    def __init__(self, base_url: str, token: str | None = None, *,
-                 timeout: float = DEFAULT_TIMEOUT_SECONDS,
-                 max_retries: int = DEFAULT_MAX_RETRIES,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.max_retries = max_retries
-        self._http = httpx.AsyncClient(base_url=base_url, headers=_headers(token),
-                                       timeout=timeout, transport=transport)
+        self._http = httpx.AsyncClient(
+            base_url=base_url, headers=_headers(token), timeout=timeout, transport=transport
+        )
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -297,19 +343,30 @@ class AsyncClient:
                     response = None
                 else:
                     response = await self._http.request(
-                        step.method, step.path, json=step.json, params=step.params,
-                        headers=step.headers)
+                        step.method,
+                        step.path,
+                        json=step.json,
+                        params=step.params,
+                        headers=step.headers,
+                    )
         except StopIteration as done:
             return done.value
 
     async def _call(self, method: str, path: str, **options: Any) -> Any:
         return await self._run(call(Request(method, path, **options), self.max_retries))
 
-    async def enqueue(self, job_type: str, payload: Mapping[str, Any] | None = None, *,
-                      idempotency_key: str | None = None, **options: Any) -> dict[str, Any]:
+    async def enqueue(
+        self,
+        job_type: str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
+        **options: Any,
+    ) -> dict[str, Any]:
         """Enqueue one job; return ``{"id", "status"}``."""
-        return await self._run(enqueue(job_body(job_type, payload, **options),
-                                       idempotency_key, self.max_retries))
+        return await self._run(
+            enqueue(job_body(job_type, payload, **options), idempotency_key, self.max_retries)
+        )
 
     async def enqueue_many(self, jobs: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """Enqueue job bodies in one transaction: all of them or none."""
@@ -332,8 +389,7 @@ class AsyncClient:
         """Send a FAILED or CANCELLED job back to PENDING."""
         return await self._call("POST", f"/jobs/{int(job_id)}/retry")
 
-    async def list(self, *, page_size: int = 100,
-                   **filters: Any) -> AsyncIterator[dict[str, Any]]:
+    async def list(self, *, page_size: int = 100, **filters: Any) -> AsyncIterator[dict[str, Any]]:
         """Yield jobs newest first across every page (filters: status, queue, type)."""
         request: Request | None = first_page(filters, page_size)
         while request is not None:

@@ -64,47 +64,108 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("AUTO_MIGRATE", True, _bool,
-            "Apply pending schema migrations when the API or a worker starts."),
-    Setting("HANDLERS", (), _handler_list,
-            "Comma-separated import paths of handler modules. When set on the API, unknown job "
-            "types are rejected with 422."),
-    Setting("LEASE_SECONDS", 30.0, _positive_float,
-            "How long a claimed job stays leased without a heartbeat before a worker rescues it."),
-    Setting("HEARTBEAT_SECONDS", 10.0, _positive_float,
-            "How often a worker extends the leases of the jobs it runs (keep it under lease/2)."),
-    Setting("POLL_SECONDS", 1.0, _positive_float,
-            "How long an idle worker waits before looking for ready jobs again (PostgreSQL "
-            "workers are also woken at once by LISTEN/NOTIFY)."),
-    Setting("MAX_ATTEMPTS", 3, _positive_int,
-            "Attempts a job gets when it does not say (max_attempts)."),
-    Setting("RETRY_BASE_SECONDS", 2.0, _positive_float,
-            "Backoff base: attempt n waits a random time in [0, base * 2**(n-1)] (full jitter)."),
+    Setting(
+        "AUTO_MIGRATE",
+        True,
+        _bool,
+        "Apply pending schema migrations when the API or a worker starts.",
+    ),
+    Setting(
+        "HANDLERS",
+        (),
+        _handler_list,
+        "Comma-separated import paths of handler modules. When set on the API, unknown job "
+        "types are rejected with 422.",
+    ),
+    Setting(
+        "LEASE_SECONDS",
+        30.0,
+        _positive_float,
+        "How long a claimed job stays leased without a heartbeat before a worker rescues it.",
+    ),
+    Setting(
+        "HEARTBEAT_SECONDS",
+        10.0,
+        _positive_float,
+        "How often a worker extends the leases of the jobs it runs (keep it under lease/2).",
+    ),
+    Setting(
+        "POLL_SECONDS",
+        1.0,
+        _positive_float,
+        "How long an idle worker waits before looking for ready jobs again (PostgreSQL "
+        "workers are also woken at once by LISTEN/NOTIFY).",
+    ),
+    Setting(
+        "MAX_ATTEMPTS", 3, _positive_int, "Attempts a job gets when it does not say (max_attempts)."
+    ),
+    Setting(
+        "RETRY_BASE_SECONDS",
+        2.0,
+        _positive_float,
+        "Backoff base: attempt n waits a random time in [0, base * 2**(n-1)] (full jitter).",
+    ),
     Setting("RETRY_MAX_SECONDS", 600.0, _positive_float, "Upper bound of one backoff delay."),
-    Setting("SHUTDOWN_GRACE_SECONDS", 30.0, _positive_float,
-            "After SIGTERM, how long running jobs may take before they are released for retry."),
-    Setting("DEFAULT_TIMEOUT_SECONDS", 0.0, float,
-            "Timeout for jobs that give none; 0 means no timeout."),
-    Setting("MAX_BODY_BYTES", 1_048_576, _positive_int,
-            "Largest request body the API accepts (413 above it)."),
-    Setting("MAX_PAYLOAD_BYTES", 262_144, _positive_int,
-            "Largest job payload, as compact JSON (422 above it)."),
+    Setting(
+        "SHUTDOWN_GRACE_SECONDS",
+        30.0,
+        _positive_float,
+        "After SIGTERM, how long running jobs may take before they are released for retry.",
+    ),
+    Setting(
+        "DEFAULT_TIMEOUT_SECONDS",
+        0.0,
+        float,
+        "Timeout for jobs that give none; 0 means no timeout.",
+    ),
+    Setting(
+        "MAX_BODY_BYTES",
+        1_048_576,
+        _positive_int,
+        "Largest request body the API accepts (413 above it).",
+    ),
+    Setting(
+        "MAX_PAYLOAD_BYTES",
+        262_144,
+        _positive_int,
+        "Largest job payload, as compact JSON (422 above it).",
+    ),
     Setting("MAX_JSON_DEPTH", 32, _positive_int, "Deepest nesting of JSON the API accepts."),
     Setting("MAX_BATCH_JOBS", 1000, _positive_int, "Most jobs one POST /jobs/batch may carry."),
-    Setting("TRACEBACK_BYTES", 8192, _positive_int,
-            "How much of a failed attempt's traceback is kept with the job."),
-    Setting("RATE_LIMIT_PER_SECOND", 50.0, _non_negative_float,
-            "Requests per second one API token may make, per API process (429 above it); "
-            "0 turns the limit off."),
-    Setting("RATE_LIMIT_BURST", 100, _positive_int,
-            "Requests one API token may make at once before the per-second rate applies."),
-    Setting("MAX_READY_PER_QUEUE", 0, _non_negative_int,
-            "Most PENDING jobs a queue may hold before enqueues to it answer 503 with "
-            "Retry-After; 0 means no cap."),
+    Setting(
+        "TRACEBACK_BYTES",
+        8192,
+        _positive_int,
+        "How much of a failed attempt's traceback is kept with the job.",
+    ),
+    Setting(
+        "RATE_LIMIT_PER_SECOND",
+        50.0,
+        _non_negative_float,
+        "Requests per second one API token may make, per API process (429 above it); "
+        "0 turns the limit off.",
+    ),
+    Setting(
+        "RATE_LIMIT_BURST",
+        100,
+        _positive_int,
+        "Requests one API token may make at once before the per-second rate applies.",
+    ),
+    Setting(
+        "MAX_READY_PER_QUEUE",
+        0,
+        _non_negative_int,
+        "Most PENDING jobs a queue may hold before enqueues to it answer 503 with "
+        "Retry-After; 0 means no cap.",
+    ),
     Setting("LOG_LEVEL", "INFO", str, "Log level of the API and the worker."),
-    Setting("LOG_FORMAT", "text", str,
-            "How the worker writes its log: text (readable lines) or json (one JSON object per "
-            "line, with the event's fields: event, job_id, type, queue, attempt, worker)."),
+    Setting(
+        "LOG_FORMAT",
+        "text",
+        str,
+        "How the worker writes its log: text (readable lines) or json (one JSON object per "
+        "line, with the event's fields: event, job_id, type, queue, attempt, worker).",
+    ),
 )
 
 
@@ -147,7 +208,7 @@ def normalize_database_url(url: str) -> str:
     """Return ``url`` with PostgreSQL pointed at psycopg 3, the driver jobsvc ships with."""
     for bare in ("postgres://", "postgresql://"):
         if url.startswith(bare):
-            return "postgresql+psycopg://" + url[len(bare):]
+            return "postgresql+psycopg://" + url[len(bare) :]
     return url
 
 

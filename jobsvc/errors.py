@@ -73,8 +73,7 @@ class RateLimited(JobsvcError):
 class QueueFull(JobsvcError):
     """The queue holds as many waiting jobs as it may; try again once workers catch up."""
 
-    def __init__(self, message: str | None = None, *, queue: str,
-                 retry_after_seconds: int) -> None:
+    def __init__(self, message: str | None = None, *, queue: str, retry_after_seconds: int) -> None:
         super().__init__(message)
         self.queue = queue
         self.retry_after_seconds = retry_after_seconds

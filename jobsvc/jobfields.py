@@ -93,22 +93,49 @@ class JobField:
 
 # The order is the schema's and the OpenAPI document's.
 ENQUEUE_FIELDS: tuple[JobField, ...] = (
-    JobField("type", "string", str, pattern=TYPE_NAME_PATTERN,
-             invalid_message="Must start with a letter or _, then up to 127 letters, digits "
-                             "or _ . : -"),
-    JobField("payload", "object", Any, default=dict, encode=_json_text,
-             encoded_attribute="payload_json"),
-    JobField("queue", "string", str, default="default", pattern=QUEUE_NAME_PATTERN,
-             invalid_message=f"Must be 1 to {QUEUE_NAME_MAX} letters, digits or _ . : -"),
+    JobField(
+        "type",
+        "string",
+        str,
+        pattern=TYPE_NAME_PATTERN,
+        invalid_message="Must start with a letter or _, then up to 127 letters, digits or _ . : -",
+    ),
+    JobField(
+        "payload", "object", Any, default=dict, encode=_json_text, encoded_attribute="payload_json"
+    ),
+    JobField(
+        "queue",
+        "string",
+        str,
+        default="default",
+        pattern=QUEUE_NAME_PATTERN,
+        invalid_message=f"Must be 1 to {QUEUE_NAME_MAX} letters, digits or _ . : -",
+    ),
     JobField("priority", "integer", int, default=0, bounds=PRIORITY_RANGE),
-    JobField("run_at", "date-time", datetime | None, default=None, nullable=True,
-             store_optional=True, bounds=(RUN_AT_EARLIEST, RUN_AT_LATEST),
-             description="ISO-8601 with an offset, from 1970 to before 9000 (UTC).",
-             openapi_pattern=RUN_AT_YEAR_PATTERN, encode=_epoch_seconds),
-    JobField("max_attempts", "integer", int, default=None, nullable=True,
-             bounds=MAX_ATTEMPTS_RANGE),
-    JobField("timeout_seconds", "number", float | None, default=None, nullable=True,
-             store_optional=True, bounds=TIMEOUT_RANGE_SECONDS),
+    JobField(
+        "run_at",
+        "date-time",
+        datetime | None,
+        default=None,
+        nullable=True,
+        store_optional=True,
+        bounds=(RUN_AT_EARLIEST, RUN_AT_LATEST),
+        description="ISO-8601 with an offset, from 1970 to before 9000 (UTC).",
+        openapi_pattern=RUN_AT_YEAR_PATTERN,
+        encode=_epoch_seconds,
+    ),
+    JobField(
+        "max_attempts", "integer", int, default=None, nullable=True, bounds=MAX_ATTEMPTS_RANGE
+    ),
+    JobField(
+        "timeout_seconds",
+        "number",
+        float | None,
+        default=None,
+        nullable=True,
+        store_optional=True,
+        bounds=TIMEOUT_RANGE_SECONDS,
+    ),
 )
 ENQUEUE_FIELD_NAMES = tuple(field.name for field in ENQUEUE_FIELDS)
 

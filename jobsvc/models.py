@@ -45,8 +45,7 @@ class Job(Base):
     queue: Mapped[str] = mapped_column(String(QUEUE_NAME_MAX), default="default")
     priority: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[JobStatus] = mapped_column(
-        Enum(JobStatus, native_enum=False, length=16, validate_strings=True,
-             name="job_status"),
+        Enum(JobStatus, native_enum=False, length=16, validate_strings=True, name="job_status"),
         default=JobStatus.PENDING,
     )
     payload: Mapped[Any] = mapped_column(JSON)
@@ -69,17 +68,31 @@ class Job(Base):
     __table_args__ = (
         # The claim reads only this index: finished rows never enter it, so they cost the claim
         # nothing however many there are.
-        Index("ix_jobs_ready", "queue", text("priority DESC"), "run_at", "id",
-              postgresql_where=text("status = 'PENDING'"),
-              sqlite_where=text("status = 'PENDING'")),
+        Index(
+            "ix_jobs_ready",
+            "queue",
+            text("priority DESC"),
+            "run_at",
+            "id",
+            postgresql_where=text("status = 'PENDING'"),
+            sqlite_where=text("status = 'PENDING'"),
+        ),
         # The same order for workers that serve every queue (no queue filter to lead with).
-        Index("ix_jobs_ready_any_queue", text("priority DESC"), "run_at", "id",
-              postgresql_where=text("status = 'PENDING'"),
-              sqlite_where=text("status = 'PENDING'")),
+        Index(
+            "ix_jobs_ready_any_queue",
+            text("priority DESC"),
+            "run_at",
+            "id",
+            postgresql_where=text("status = 'PENDING'"),
+            sqlite_where=text("status = 'PENDING'"),
+        ),
         # The rescuer looks for expired leases among running jobs only.
-        Index("ix_jobs_lease", "lease_expires_at",
-              postgresql_where=text("status = 'RUNNING'"),
-              sqlite_where=text("status = 'RUNNING'")),
+        Index(
+            "ix_jobs_lease",
+            "lease_expires_at",
+            postgresql_where=text("status = 'RUNNING'"),
+            sqlite_where=text("status = 'RUNNING'"),
+        ),
         Index("ix_jobs_status_id", "status", "id"),
     )
 
@@ -102,7 +115,11 @@ class ApiToken(Base):
 
     __table_args__ = (
         # A name names one live token; revoked rows stay for the record and free the name.
-        Index("ux_api_tokens_live_name", "name", unique=True,
-              postgresql_where=text("revoked_at IS NULL"),
-              sqlite_where=text("revoked_at IS NULL")),
+        Index(
+            "ux_api_tokens_live_name",
+            "name",
+            unique=True,
+            postgresql_where=text("revoked_at IS NULL"),
+            sqlite_where=text("revoked_at IS NULL"),
+        ),
     )

@@ -22,19 +22,16 @@ def main() -> int:
     args = parser.parse_args()
     app = create_app()  # applies migrations before either child starts
     print(f"jobsvc: database {app.config['SQLALCHEMY_DATABASE_URI']}", flush=True)
-    print(f"jobsvc: API on http://{args.host}:{args.port}  (Ctrl-C stops API and worker)",
-          flush=True)
+    print(
+        f"jobsvc: API on http://{args.host}:{args.port}  (Ctrl-C stops API and worker)", flush=True
+    )
     # Fixed argv of our own entry points: nothing here comes from outside. Each child gets a
     # session of its own, so Ctrl-C reaches only this process, which then sends one SIGTERM: a
     # worker that got the terminal's SIGINT as well would take our SIGTERM as a second signal
     # and exit without draining.
-    children = [
-        subprocess.Popen([sys.executable, "-m", "waitress",  # noqa: S603
-                          f"--listen={args.host}:{args.port}", "wsgi:app"],
-                         start_new_session=True),
-        subprocess.Popen([sys.executable, "-m", "worker", "--queues", "*"],  # noqa: S603
-                         start_new_session=True),
-    ]
+    api = [sys.executable, "-m", "jobsvc.serve", "--host", args.host, "--port", args.port]
+    worker = [sys.executable, "-m", "worker", "--queues", "*"]
+    children = [subprocess.Popen(argv, start_new_session=True) for argv in (api, worker)]  # noqa: S603
     stop = False
 
     def _stop(signum: int, frame: object) -> None:

@@ -19,8 +19,9 @@ from .store import dialect_for
 logger = logging.getLogger(__name__)
 
 # What an operator runs when the schema is behind (auto-migration off).
-SCHEMA_BEHIND_HINT = ("The database schema is older than this code; "
-                      "run `flask --app jobsvc db upgrade`.")
+SCHEMA_BEHIND_HINT = (
+    "The database schema is older than this code; run `flask --app jobsvc db upgrade`."
+)
 
 
 def migrations_directory() -> Path:

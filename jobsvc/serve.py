@@ -28,24 +28,47 @@ PROXY_HEADERS = "x-forwarded-for x-forwarded-proto x-forwarded-host x-forwarded-
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m jobsvc.serve", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="address to listen on (default: 127.0.0.1; 0.0.0.0 for every one)")
+    parser = argparse.ArgumentParser(
+        prog="python -m jobsvc.serve",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default: 127.0.0.1; 0.0.0.0 for every one)",
+    )
     parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS,
-                        help=f"request threads (default: {DEFAULT_THREADS})")
-    parser.add_argument("--connection-limit", type=int, default=DEFAULT_CONNECTION_LIMIT,
-                        help="open connections at once, idle ones included "
-                             f"(default: {DEFAULT_CONNECTION_LIMIT})")
-    parser.add_argument("--channel-timeout", type=int, default=DEFAULT_CHANNEL_TIMEOUT_SECONDS,
-                        help="seconds an idle connection is kept "
-                             f"(default: {DEFAULT_CHANNEL_TIMEOUT_SECONDS})")
-    parser.add_argument("--trusted-proxy", default=None,
-                        help="the address of a reverse proxy whose X-Forwarded-* headers to "
-                             "believe (default: none, the headers are ignored)")
-    parser.add_argument("--trusted-proxy-count", type=int, default=1,
-                        help="proxies in front of the API that append to X-Forwarded-For")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=DEFAULT_THREADS,
+        help=f"request threads (default: {DEFAULT_THREADS})",
+    )
+    parser.add_argument(
+        "--connection-limit",
+        type=int,
+        default=DEFAULT_CONNECTION_LIMIT,
+        help=f"open connections at once, idle ones included (default: {DEFAULT_CONNECTION_LIMIT})",
+    )
+    parser.add_argument(
+        "--channel-timeout",
+        type=int,
+        default=DEFAULT_CHANNEL_TIMEOUT_SECONDS,
+        help=f"seconds an idle connection is kept (default: {DEFAULT_CHANNEL_TIMEOUT_SECONDS})",
+    )
+    parser.add_argument(
+        "--trusted-proxy",
+        default=None,
+        help="the address of a reverse proxy whose X-Forwarded-* headers to "
+        "believe (default: none, the headers are ignored)",
+    )
+    parser.add_argument(
+        "--trusted-proxy-count",
+        type=int,
+        default=1,
+        help="proxies in front of the API that append to X-Forwarded-For",
+    )
     return parser
 
 
@@ -73,16 +96,22 @@ def ensure_descriptors(connection_limit: int) -> int:
 def waitress_options(args: argparse.Namespace, max_body_bytes: int) -> dict[str, Any]:
     """Return the keyword arguments ``waitress.serve`` gets for ``args``."""
     options: dict[str, Any] = {
-        "host": args.host, "port": args.port, "threads": args.threads,
+        "host": args.host,
+        "port": args.port,
+        "threads": args.threads,
         "connection_limit": ensure_descriptors(args.connection_limit),
-        "channel_timeout": args.channel_timeout, "asyncore_use_poll": True,
-        "max_request_body_size": max_body_bytes, "ident": "jobsvc",
+        "channel_timeout": args.channel_timeout,
+        "asyncore_use_poll": True,
+        "max_request_body_size": max_body_bytes,
+        "ident": "jobsvc",
         "clear_untrusted_proxy_headers": True,
     }
     if args.trusted_proxy:
-        options.update(trusted_proxy=args.trusted_proxy,
-                       trusted_proxy_count=args.trusted_proxy_count,
-                       trusted_proxy_headers=PROXY_HEADERS)
+        options.update(
+            trusted_proxy=args.trusted_proxy,
+            trusted_proxy_count=args.trusted_proxy_count,
+            trusted_proxy_headers=PROXY_HEADERS,
+        )
     return options
 
 
@@ -99,10 +128,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     app = create_app()
     options = waitress_options(args, app.config["JOBSVC_MAX_BODY_BYTES"])
-    logger.info("serving on http://%s:%s: %d threads, up to %d connections, bodies up to %d "
-                "bytes, proxy headers %s", args.host, args.port, options["threads"],
-                options["connection_limit"], options["max_request_body_size"],
-                f"from {args.trusted_proxy}" if args.trusted_proxy else "ignored")
+    logger.info(
+        "serving on http://%s:%s: %d threads, up to %d connections, bodies up to %d "
+        "bytes, proxy headers %s",
+        args.host,
+        args.port,
+        options["threads"],
+        options["connection_limit"],
+        options["max_request_body_size"],
+        f"from {args.trusted_proxy}" if args.trusted_proxy else "ignored",
+    )
     waitress.serve(app, **options)
     return 0
 

@@ -56,12 +56,15 @@ def new_engine(database_url: str) -> Engine:
 
 def retry_policy(config: Mapping[str, Any]) -> RetryPolicy:
     """Return the backoff policy the settings describe."""
-    return RetryPolicy(config["JOBSVC_RETRY_BASE_SECONDS"], config["JOBSVC_RETRY_MAX_SECONDS"],
-                       random.Random())  # noqa: S311 - jitter, not security
+    jitter = random.Random()  # noqa: S311 - jitter, not security
+    return RetryPolicy(
+        config["JOBSVC_RETRY_BASE_SECONDS"], config["JOBSVC_RETRY_MAX_SECONDS"], jitter
+    )
 
 
-def build_services(config: Mapping[str, Any], *, engine: Engine | None = None,
-                   clock: Clock = time.monotonic) -> Services:
+def build_services(
+    config: Mapping[str, Any], *, engine: Engine | None = None, clock: Clock = time.monotonic
+) -> Services:
     """Build every service from ``config``: engine, migrations, stores, handlers.
 
     Without ``engine`` a new one is made from ``SQLALCHEMY_DATABASE_URI`` (the worker's, with
@@ -81,6 +84,13 @@ def build_services(config: Mapping[str, Any], *, engine: Engine | None = None,
         if owned:
             engine.dispose()
         raise
-    return Services(config=config, engine=engine, jobs=JobStore(engine),
-                    leases=LeaseStore(engine, retry_policy(config)), tokens=TokenStore(engine),
-                    registry=registry, job_types=job_types, clock=clock)
+    return Services(
+        config=config,
+        engine=engine,
+        jobs=JobStore(engine),
+        leases=LeaseStore(engine, retry_policy(config)),
+        tokens=TokenStore(engine),
+        registry=registry,
+        job_types=job_types,
+        clock=clock,
+    )

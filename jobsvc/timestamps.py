@@ -41,14 +41,14 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value
 
 
-class db_now(FunctionElement[datetime]):  # noqa: N801 - reads like the SQL function it is
+class db_now(FunctionElement[datetime]):
     """The database's current time (PostgreSQL ``now()``; SQLite's clock as epoch seconds)."""
 
     type = UTCDateTime()
     inherit_cache = True
 
 
-class db_now_plus(FunctionElement[datetime]):  # noqa: N801
+class db_now_plus(FunctionElement[datetime]):
     """The database's current time plus a number of seconds (an expression or a bound value)."""
 
     type = UTCDateTime()

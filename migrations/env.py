@@ -34,8 +34,9 @@ def _skip_empty_autogenerate(context_, revision, directives) -> None:
 def run_migrations_offline() -> None:
     """Emit the migrations as SQL for the configured URL."""
     url = _target_db().engine.url.render_as_string(hide_password=False)
-    context.configure(url=url, target_metadata=_target_db().metadata, literal_binds=True,
-                      render_as_batch=True)
+    context.configure(
+        url=url, target_metadata=_target_db().metadata, literal_binds=True, render_as_batch=True
+    )
     with context.begin_transaction():
         context.run_migrations()
 
@@ -48,8 +49,7 @@ def run_migrations_online() -> None:
     conf_args.setdefault("process_revision_directives", _skip_empty_autogenerate)
     conf_args.setdefault("render_as_batch", True)  # SQLite alters tables by copying them
     with _target_db().engine.connect() as connection:
-        context.configure(connection=connection, target_metadata=_target_db().metadata,
-                          **conf_args)
+        context.configure(connection=connection, target_metadata=_target_db().metadata, **conf_args)
         with context.begin_transaction():
             context.run_migrations()
 
@@ -58,8 +58,7 @@ def run_migrations_on_connection(connection) -> None:
     """Apply the migrations on the connection ``jobsvc.schema.upgrade`` passed."""
     from jobsvc.models import Base
 
-    context.configure(connection=connection, target_metadata=Base.metadata,
-                      render_as_batch=True)
+    context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
     with context.begin_transaction():
         context.run_migrations()
 

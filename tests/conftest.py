@@ -62,8 +62,9 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
 
 
 @pytest.fixture
-def migrated_database_url(backend: str, request: pytest.FixtureRequest,
-                          tmp_path: Path) -> Iterator[str]:
+def migrated_database_url(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[str]:
     """Return the URL of a database of this test's own whose schema is current."""
     if backend == "sqlite":
         template: SqliteTemplate = request.getfixturevalue("sqlite_template")
@@ -78,11 +79,13 @@ def migrated_database_url(backend: str, request: pytest.FixtureRequest,
 @pytest.fixture
 def app(migrated_database_url: str) -> Iterator[Flask]:
     """Return an app on a clean database with the current schema (it finds nothing to migrate)."""
-    application = create_app({
-        "TESTING": True,
-        "SQLALCHEMY_DATABASE_URI": migrated_database_url,
-        **FAST_SETTINGS,
-    })
+    application = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": migrated_database_url,
+            **FAST_SETTINGS,
+        }
+    )
     yield application
     with application.app_context():
         db.engine.dispose()
@@ -106,4 +109,4 @@ def job_store(engine) -> JobStore:
 
 @pytest.fixture
 def lease_store(engine) -> LeaseStore:
-    return LeaseStore(engine, RetryPolicy(0.05, 1.0, random.Random(7)))  # noqa: S311
+    return LeaseStore(engine, RetryPolicy(0.05, 1.0, random.Random(7)))

@@ -19,9 +19,18 @@ def _log(event: str, ctx: JobContext, **extra: Any) -> None:
     path = os.environ.get(EXEC_LOG_ENV)
     if not path:
         return
-    line = json.dumps({"event": event, "job_id": ctx.job_id, "attempt": ctx.attempt,
-                       "token": ctx.lease_token, "pid": os.getpid(), "worker": ctx.worker_id,
-                       "t": time.time(), **extra})
+    line = json.dumps(
+        {
+            "event": event,
+            "job_id": ctx.job_id,
+            "attempt": ctx.attempt,
+            "token": ctx.lease_token,
+            "pid": os.getpid(),
+            "worker": ctx.worker_id,
+            "t": time.time(),
+            **extra,
+        }
+    )
     # One write() of a short line in append mode: lines from several processes never interleave.
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:

@@ -28,9 +28,18 @@ class FakeClock:
 
 @pytest.mark.parametrize(
     ("address", "served"),
-    [("127.0.0.1", True), ("127.8.9.10", True), ("::1", True), ("::ffff:127.0.0.1", True),
-     ("10.0.0.1", False), ("192.168.1.2", False), ("::ffff:10.0.0.1", False),
-     ("2001:db8::1", False), ("", False), ("not-an-ip", False)],
+    [
+        ("127.0.0.1", True),
+        ("127.8.9.10", True),
+        ("::1", True),
+        ("::ffff:127.0.0.1", True),
+        ("10.0.0.1", False),
+        ("192.168.1.2", False),
+        ("::ffff:10.0.0.1", False),
+        ("2001:db8::1", False),
+        ("", False),
+        ("not-an-ip", False),
+    ],
 )
 def test_without_tokens_only_loopback_is_served(client, address, served):
     response = client.get("/jobs", environ_base={"REMOTE_ADDR": address})
@@ -66,8 +75,17 @@ def test_once_a_token_exists_loopback_needs_it_too(client, app):
 
 @pytest.mark.parametrize(
     "header",
-    ["Bearer jobsvc_wrong", "Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "jobsvc_x",
-     "Bearer " + "x" * 5000, "Token {token}", "Bearer {token}x", "Bearer {token_upper}"],
+    [
+        "Bearer jobsvc_wrong",
+        "Bearer",
+        "Bearer ",
+        "Basic dXNlcjpwYXNz",
+        "jobsvc_x",
+        "Bearer " + "x" * 5000,
+        "Token {token}",
+        "Bearer {token}x",
+        "Bearer {token_upper}",
+    ],
 )
 def test_wrong_or_malformed_token_is_401(client, app, header):
     token = make_token(app)
@@ -85,13 +103,18 @@ def test_scheme_is_case_insensitive(client, app):
 
 @pytest.mark.parametrize(
     "where",
-    [{"query_string": {"access_token": "{token}"}}, {"headers": {"X-Api-Token": "{token}"}},
-     {"headers": {"Cookie": "token={token}"}}],
+    [
+        {"query_string": {"access_token": "{token}"}},
+        {"headers": {"X-Api-Token": "{token}"}},
+        {"headers": {"Cookie": "token={token}"}},
+    ],
 )
 def test_token_is_accepted_only_in_the_authorization_header(client, app, where):
     token = make_token(app)
-    kwargs = {key: {name: value.format(token=token) for name, value in values.items()}
-              for key, values in where.items()}
+    kwargs = {
+        key: {name: value.format(token=token) for name, value in values.items()}
+        for key, values in where.items()
+    }
     assert client.get("/jobs", **kwargs).status_code == 401
 
 
@@ -120,8 +143,12 @@ def test_scopes_decide_what_a_token_may_do(client, app, scopes, method, path, st
     job_id = client.post("/jobs", json=JOB).json["id"]  # before any token: loopback is open
     token = make_token(app, scopes=scopes)
     body = {"jobs": [JOB]} if path.endswith("batch") else JOB if method == "POST" else None
-    response = client.open(path.format(id=job_id), method=method, headers=bearer(token),
-                           json=body if path in ("/jobs", "/jobs/batch") else None)
+    response = client.open(
+        path.format(id=job_id),
+        method=method,
+        headers=bearer(token),
+        json=body if path in ("/jobs", "/jobs/batch") else None,
+    )
     assert response.status_code == status, response.get_data(as_text=True)
     if status == 403:
         assert response.mimetype == "application/problem+json"
@@ -144,8 +171,9 @@ def test_rotation_keeps_every_live_token_working_until_revoked(client, app):
 
 def test_cli_prints_the_token_once_on_the_last_line_and_revoke_ends_it(client, app, engine):
     runner = app.test_cli_runner()
-    created = runner.invoke(args=["jobs", "token", "create", "--name", "deploy",
-                                  "--scopes", "read,enqueue"])
+    created = runner.invoke(
+        args=["jobs", "token", "create", "--name", "deploy", "--scopes", "read,enqueue"]
+    )
     assert created.exit_code == 0, created.output
     token = created.output.rstrip("\n").splitlines()[-1]
     assert token.startswith("jobsvc_") and " " not in token
@@ -163,9 +191,13 @@ def test_cli_prints_the_token_once_on_the_last_line_and_revoke_ends_it(client, a
 
 @pytest.mark.parametrize(
     "args",
-    [["--name", "x", "--scopes", "read,root"], ["--name", "x", "--scopes", ""],
-     ["--name", "has space", "--scopes", "read"], ["--name", "", "--scopes", "read"],
-     ["--name", "no-scopes"]],
+    [
+        ["--name", "x", "--scopes", "read,root"],
+        ["--name", "x", "--scopes", ""],
+        ["--name", "has space", "--scopes", "read"],
+        ["--name", "", "--scopes", "read"],
+        ["--name", "no-scopes"],
+    ],
 )
 def test_cli_rejects_bad_names_and_scopes(app, args):
     result = app.test_cli_runner().invoke(args=["jobs", "token", "create", *args])
@@ -200,7 +232,8 @@ def test_the_first_token_closes_loopback_within_the_cache_time(client, app):
     clock = FakeClock()
     api = app.extensions["jobsvc"]
     app.extensions["jobsvc"] = replace(
-        api, token_presence=TokenPresence(api.services.tokens, clock=clock))
+        api, token_presence=TokenPresence(api.services.tokens, clock=clock)
+    )
     assert client.get("/jobs").status_code == 200  # "no tokens" is now cached
     token = make_token(app)
     assert client.get("/jobs", environ_base=REMOTE).status_code == 401  # never served remote

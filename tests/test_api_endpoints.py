@@ -32,8 +32,11 @@ def test_every_declared_scope_is_a_real_scope():
 
 
 def _domain_errors() -> list[type[errors.JobsvcError]]:
-    found = [value for value in vars(errors).values()
-             if isinstance(value, type) and issubclass(value, errors.JobsvcError)]
+    found = [
+        value
+        for value in vars(errors).values()
+        if isinstance(value, type) and issubclass(value, errors.JobsvcError)
+    ]
     return sorted(found, key=lambda cls: cls.__name__)
 
 
@@ -46,6 +49,7 @@ def test_domain_errors_carry_no_http(error_class):
 
 @pytest.mark.parametrize("error_class", _domain_errors(), ids=lambda cls: cls.__name__)
 def test_every_error_but_a_stale_schema_has_its_own_status(error_class):
-    assert (error_class in STATUS_BY_ERROR) == (error_class not in {
-        errors.JobsvcError, errors.SchemaBehind})
+    assert (error_class in STATUS_BY_ERROR) == (
+        error_class not in {errors.JobsvcError, errors.SchemaBehind}
+    )
     assert status_of(errors.SchemaBehind()) == 500

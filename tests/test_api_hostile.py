@@ -69,24 +69,33 @@ BAD_BODIES = [
     pytest.param(b"\xef\xbb\xbf" + json.dumps(ECHO).encode(), 400, id="utf8-bom"),
     pytest.param('{"type": "tést"}'.encode("latin-1"), 400, id="latin-1"),
     pytest.param(b'{"type": "test.echo", "payload": {"x": "\xc0\xaf"}}', 400, id="overlong-utf8"),
-    pytest.param(b'{"type": "test.echo", "payload": {"x": "\xed\xa0\x80"}}', 400,
-                 id="utf8-encoded-surrogate"),
+    pytest.param(
+        b'{"type": "test.echo", "payload": {"x": "\xed\xa0\x80"}}', 400, id="utf8-encoded-surrogate"
+    ),
     pytest.param(b'{"type": "test.echo", "payload": {"x": "\xe6\xbc"}}', 400, id="truncated-utf8"),
     # depth
-    pytest.param(b'{"type": "test.echo", "payload": ' + b'{"a": ' * 40 + b"1" + b"}" * 41,
-                 400, id="payload-too-deep"),
+    pytest.param(
+        b'{"type": "test.echo", "payload": ' + b'{"a": ' * 40 + b"1" + b"}" * 41,
+        400,
+        id="payload-too-deep",
+    ),
     pytest.param(b"[" * 100_000 + b"]" * 100_000, 400, id="100k-deep"),
     # NaN, Infinity, numbers no double holds
     pytest.param(b'{"type": "test.echo", "payload": {"x": -Infinity}}', 400, id="-Infinity"),
     pytest.param(b'{"type": "test.echo", "payload": {"x": 1e400}}', 422, id="1e400"),
     pytest.param(b'{"type": "test.echo", "payload": {"x": [-1e999]}}', 422, id="-1e999-in-list"),
-    pytest.param(b'{"type": "test.echo", "payload": {"x": ' + b"9" * 5000 + b"}}", 400,
-                 id="5000-digit-int"),
+    pytest.param(
+        b'{"type": "test.echo", "payload": {"x": ' + b"9" * 5000 + b"}}", 400, id="5000-digit-int"
+    ),
     pytest.param(b'{"type": "test.echo", "timeout_seconds": 1e400}', 422, id="timeout-1e400"),
-    pytest.param(b'{"type": "test.echo", "priority": 100000000000000000000000000000}', 422,
-                 id="priority-10e29"),
-    pytest.param(b'{"type": "test.echo", "max_attempts": 9223372036854775808}', 422,
-                 id="max-attempts-2e63"),
+    pytest.param(
+        b'{"type": "test.echo", "priority": 100000000000000000000000000000}',
+        422,
+        id="priority-10e29",
+    ),
+    pytest.param(
+        b'{"type": "test.echo", "max_attempts": 9223372036854775808}', 422, id="max-attempts-2e63"
+    ),
     # non-object bodies
     pytest.param(b"[]", 422, id="list"),
     pytest.param(b"1", 422, id="number"),
@@ -104,8 +113,11 @@ BAD_BODIES = [
     pytest.param(b'{"type": "test.echo", "queue": "a\\u0000b"}', 422, id="nul-in-queue"),
     pytest.param(b'{"type": "test.echo", "queue": "default\\n"}', 422, id="newline-in-queue"),
     pytest.param(b'{"type": "test.echo", "payload": {"\\udc00": 1}}', 422, id="surrogate-key"),
-    pytest.param(b'{"type": "test.echo", "payload": {"x": ["\\ud83d"]}}', 422,
-                 id="surrogate-half-of-an-emoji"),
+    pytest.param(
+        b'{"type": "test.echo", "payload": {"x": ["\\ud83d"]}}',
+        422,
+        id="surrogate-half-of-an-emoji",
+    ),
     # job types that look like import paths or code
     pytest.param(b'{"type": "os.system"}', 422, id="type-os.system"),
     pytest.param(b'{"type": "builtins.eval"}', 422, id="type-builtins.eval"),
@@ -113,12 +125,15 @@ BAD_BODIES = [
     pytest.param(b'{"type": "../../etc/passwd"}', 422, id="type-path"),
     pytest.param(b'{"type": "test.echo\\n"}', 422, id="type-trailing-newline"),
     # out-of-range or wrongly typed options
-    pytest.param(b'{"type": "test.echo", "run_at": "0001-01-01T00:00:00+14:00"}', 422,
-                 id="run-at-year-1"),
-    pytest.param(b'{"type": "test.echo", "run_at": "9999-12-31T23:59:59-14:00"}', 422,
-                 id="run-at-year-9999"),
-    pytest.param(b'{"type": "test.echo", "run_at": "2030-01-01T00:00:00+99:00"}', 422,
-                 id="run-at-bad-offset"),
+    pytest.param(
+        b'{"type": "test.echo", "run_at": "0001-01-01T00:00:00+14:00"}', 422, id="run-at-year-1"
+    ),
+    pytest.param(
+        b'{"type": "test.echo", "run_at": "9999-12-31T23:59:59-14:00"}', 422, id="run-at-year-9999"
+    ),
+    pytest.param(
+        b'{"type": "test.echo", "run_at": "2030-01-01T00:00:00+99:00"}', 422, id="run-at-bad-offset"
+    ),
     pytest.param(b'{"type": "test.echo", "timeout_seconds": true}', 422, id="timeout-bool"),
     pytest.param(b'{"type": "test.echo", "max_attempts": 3.0}', 422, id="attempts-float"),
     pytest.param(b'{"type": "test.echo", "priority": "1"}', 422, id="priority-string"),
@@ -144,12 +159,17 @@ BAD_BATCHES = [
     pytest.param(b'{"jobs": []}', 422, id="jobs-empty"),
     pytest.param(b'{"jobs": [1, "x", []]}', 422, id="items-not-objects"),
     pytest.param(b'{"jobs": [{"type": "test.echo"}], "extra": 1}', 422, id="unknown-field"),
-    pytest.param(b'{"jobs": [{"type": "test.echo"}, {"type": "test.echo", "x": 1}]}', 422,
-                 id="one-bad-item"),
-    pytest.param(b'{"jobs": [{"type": "test.echo"}, {"type": "test.echo", "type": "a"}]}', 400,
-                 id="dup-key-in-item"),
-    pytest.param(b'{"jobs": [{"type": "test.echo", "payload": {"x": 1e400}}]}', 422,
-                 id="overflow-in-item"),
+    pytest.param(
+        b'{"jobs": [{"type": "test.echo"}, {"type": "test.echo", "x": 1}]}', 422, id="one-bad-item"
+    ),
+    pytest.param(
+        b'{"jobs": [{"type": "test.echo"}, {"type": "test.echo", "type": "a"}]}',
+        400,
+        id="dup-key-in-item",
+    ),
+    pytest.param(
+        b'{"jobs": [{"type": "test.echo", "payload": {"x": 1e400}}]}', 422, id="overflow-in-item"
+    ),
 ]
 
 
@@ -163,8 +183,9 @@ def test_hostile_batch_is_a_clear_4xx_and_stores_none_of_it(shared, raw, status)
 
 def test_a_payload_over_its_limit_is_422_even_under_the_body_limit(client, app, engine):
     app.config["JOBSVC_MAX_PAYLOAD_BYTES"] = 1000
-    assert _post(client, json.dumps({**ECHO, "payload": {"x": "y" * 990}}).encode()).status_code \
-        == 201
+    assert (
+        _post(client, json.dumps({**ECHO, "payload": {"x": "y" * 990}}).encode()).status_code == 201
+    )
     response = _post(client, json.dumps({**ECHO, "payload": {"x": "y" * 1000}}).encode())
     _assert_problem(response, 422)
     assert "limit is 1000" in response.json["errors"]["payload"][0]
@@ -183,12 +204,23 @@ def test_payload_exactly_at_the_depth_limit_is_accepted(client, app):
 
 @pytest.mark.parametrize(
     ("method", "path", "status"),
-    [("GET", "/jobs/-1", 404), ("GET", "/jobs/0", 404), ("GET", "/jobs/%00", 404),
-     ("GET", "/jobs/1%0A", 404), ("GET", "/jobs/0x10", 404), ("GET", "/jobs/+1", 404),
-     ("GET", "/jobs/%D9%A3", 404), ("GET", "/jobs/%EF%BC%91", 404), ("GET", "/jobs/1.0", 404),
-     ("GET", "/jobs/" + "9" * 40, 404), ("GET", "/jobs/9223372036854775808", 404),
-     ("POST", "/jobs/-1/cancel", 404), ("POST", "/jobs/%D9%A3/retry", 404),
-     ("GET", "/jobs/batch", 405), ("GET", "/jobs/1/cancel", 405)],
+    [
+        ("GET", "/jobs/-1", 404),
+        ("GET", "/jobs/0", 404),
+        ("GET", "/jobs/%00", 404),
+        ("GET", "/jobs/1%0A", 404),
+        ("GET", "/jobs/0x10", 404),
+        ("GET", "/jobs/+1", 404),
+        ("GET", "/jobs/%D9%A3", 404),
+        ("GET", "/jobs/%EF%BC%91", 404),
+        ("GET", "/jobs/1.0", 404),
+        ("GET", "/jobs/" + "9" * 40, 404),
+        ("GET", "/jobs/9223372036854775808", 404),
+        ("POST", "/jobs/-1/cancel", 404),
+        ("POST", "/jobs/%D9%A3/retry", 404),
+        ("GET", "/jobs/batch", 405),
+        ("GET", "/jobs/1/cancel", 405),
+    ],
 )
 def test_hostile_ids_are_404_problems(shared, method, path, status):
     client, _ = shared
@@ -200,11 +232,31 @@ def test_hostile_ids_are_404_problems(shared, method, path, status):
 
 @pytest.mark.parametrize(
     "query",
-    ["limit=%D9%A3", "limit=%EF%BC%95", "limit=5_0", "limit=+5", "limit=%205", "limit=5%0A",
-     "limit=1e2", "limit=0x10", "before=-1", "before=99999999999999999999",
-     "before=9223372036854775808", "limit=1&limit=500", "status=PENDING&status=DONE",
-     "status=", "status=pending", "queue=", "queue=%00", "queue=a%0A", "queue=%FF%FE",
-     "type=os.system%28%29", "type=" + "a" * 200, "limit", "unknown=1"],
+    [
+        "limit=%D9%A3",
+        "limit=%EF%BC%95",
+        "limit=5_0",
+        "limit=+5",
+        "limit=%205",
+        "limit=5%0A",
+        "limit=1e2",
+        "limit=0x10",
+        "before=-1",
+        "before=99999999999999999999",
+        "before=9223372036854775808",
+        "limit=1&limit=500",
+        "status=PENDING&status=DONE",
+        "status=",
+        "status=pending",
+        "queue=",
+        "queue=%00",
+        "queue=a%0A",
+        "queue=%FF%FE",
+        "type=os.system%28%29",
+        "type=" + "a" * 200,
+        "limit",
+        "unknown=1",
+    ],
 )
 def test_hostile_list_queries_are_422(shared, query):
     _assert_problem(shared[0].get(f"/jobs?{query}"), 422)
@@ -215,16 +267,34 @@ def test_hostile_list_queries_are_422(shared, query):
     [
         {"big": 10**30, "negative": -(2**64) - 1, "max_int64": 2**63 - 1},
         {"digits": int("7" * 4000)},
-        {"tenth": 0.1, "tiny": 5e-324, "huge": 1.7976931348623157e308, "neg_zero": -0.0,
-         "exp": 1e-7, "whole": 100000.0},
+        {
+            "tenth": 0.1,
+            "tiny": 5e-324,
+            "huge": 1.7976931348623157e308,
+            "neg_zero": -0.0,
+            "exp": 1e-7,
+            "whole": 100000.0,
+        },
         {"nul": "a\u0000b", "\u0000key": "\u0000", "controls": "\u0001\u001f\u007f"},
-        {"emoji": "\U0001f600", "accents": "é漢字", "rtl": "\u202e", "bom": "\ufeff",
-         "escapes": "\"\\/\b\f\n\r\t"},
+        {
+            "emoji": "\U0001f600",
+            "accents": "é漢字",
+            "rtl": "\u202e",
+            "bom": "\ufeff",
+            "escapes": '"\\/\b\f\n\r\t',
+        },
         {"order": {"z": 1, "a": 2, "m": [3, {"y": None, "b": True}]}, "empty": {}, "list": []},
         {"sql": "'); DROP TABLE jobs;--", "html": "<script>alert(1)</script>"},
     ],
-    ids=["big-ints", "4000-digits", "doubles", "nul-and-controls", "unicode", "order-and-empties",
-         "injection-text"],
+    ids=[
+        "big-ints",
+        "4000-digits",
+        "doubles",
+        "nul-and-controls",
+        "unicode",
+        "order-and-empties",
+        "injection-text",
+    ],
 )
 def test_stored_payload_comes_back_byte_identical(client, engine, job_store, payload):
     sent = json.dumps({**ECHO, "payload": payload}, ensure_ascii=False).encode("utf-8")
@@ -254,8 +324,10 @@ def test_import_path_types_are_stored_as_names_and_never_imported(database_url, 
 
         store = JobStore(engine)
         assert "antigravity" not in sys.modules  # importing it opens a web browser
-        ids = [client.post("/jobs", json={"type": name}).json["id"]
-               for name in ("antigravity", "os.system", "subprocess.Popen")]
+        ids = [
+            client.post("/jobs", json={"type": name}).json["id"]
+            for name in ("antigravity", "os.system", "subprocess.Popen")
+        ]
         records = _drain(engine, store, ids)
         assert all(r.status is JobStatus.FAILED for r in records)
         assert all("no handler is registered" in r.last_error for r in records)

@@ -14,9 +14,16 @@ from jobsvc.store.insertion import batch_parameter
 
 JOBS = [
     NewJob(type="noop", payload={"a": [1, "é"]}, queue="default", priority=0, max_attempts=3),
-    NewJob(type="t.x", payload={}, queue="q", priority=-5, max_attempts=1,
-           run_at=datetime(2030, 1, 2, 3, 4, 5, 600_000, tzinfo=UTC), timeout_seconds=0.5,
-           payload_json="{}"),
+    NewJob(
+        type="t.x",
+        payload={},
+        queue="q",
+        priority=-5,
+        max_attempts=1,
+        run_at=datetime(2030, 1, 2, 3, 4, 5, 600_000, tzinfo=UTC),
+        timeout_seconds=0.5,
+        payload_json="{}",
+    ),
 ]
 
 
@@ -28,8 +35,9 @@ def test_new_job_carries_every_declared_field():
     names = tuple(field.name for field in dataclasses.fields(NewJob))
     assert names == (*ENQUEUE_FIELD_NAMES, "payload_json")
     optional = {field.name for field in ENQUEUE_FIELDS if field.store_optional}
-    assert {field.name for field in dataclasses.fields(NewJob)
-            if field.default is None} == optional | {"payload_json"}
+    assert {
+        field.name for field in dataclasses.fields(NewJob) if field.default is None
+    } == optional | {"payload_json"}
 
 
 def test_the_insert_batch_is_what_the_declaration_encodes():
@@ -41,5 +49,6 @@ def test_the_insert_batch_is_what_the_declaration_encodes():
 def test_absent_fields_take_their_declared_defaults():
     loaded = quick_load({"type": "noop"}, None)
     assert loaded == CreateJobSchema().load({"type": "noop"})
-    assert loaded == {field.name: field.default_value() for field in ENQUEUE_FIELDS
-                      if not field.required} | {"type": "noop"}
+    assert loaded == {
+        field.name: field.default_value() for field in ENQUEUE_FIELDS if not field.required
+    } | {"type": "noop"}

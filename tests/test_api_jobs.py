@@ -8,8 +8,17 @@ import pytest
 
 SEED_JOB = {"type": "test.echo", "payload": {"user_id": "123", "range": "last_week"}}
 SEED_FIELDS = {"id", "type", "status", "attempts", "result", "last_error"}
-EXTRA_FIELDS = {"queue", "priority", "payload", "max_attempts", "run_at", "created_at",
-                "started_at", "finished_at", "updated_at"}
+EXTRA_FIELDS = {
+    "queue",
+    "priority",
+    "payload",
+    "max_attempts",
+    "run_at",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "updated_at",
+}
 
 
 def test_create_answers_the_seed_shape_with_location(client):
@@ -37,8 +46,14 @@ def test_get_answers_seed_fields_and_details(client):
 
 def test_options_are_stored(client):
     run_at = (datetime.now(UTC) + timedelta(hours=1)).replace(microsecond=0)
-    body = {**SEED_JOB, "queue": "reports", "priority": 7, "max_attempts": 5,
-            "timeout_seconds": 2.5, "run_at": run_at.isoformat()}
+    body = {
+        **SEED_JOB,
+        "queue": "reports",
+        "priority": 7,
+        "max_attempts": 5,
+        "timeout_seconds": 2.5,
+        "run_at": run_at.isoformat(),
+    }
     job_id = client.post("/jobs", json=body).json["id"]
     job = client.get(f"/jobs/{job_id}").json
     assert (job["queue"], job["priority"], job["max_attempts"]) == ("reports", 7, 5)
@@ -54,8 +69,14 @@ def test_run_at_with_other_offset_is_stored_as_the_same_instant(client):
 
 
 def test_payload_comes_back_unchanged(client):
-    payload = {"text": "naïve café ☕ 𝄞", "n": 12345678901234567890, "f": 0.1,
-               "nested": [1, {"a": None}], "nul": "a\u0000b", "empty": {}}
+    payload = {
+        "text": "naïve café ☕ 𝄞",
+        "n": 12345678901234567890,
+        "f": 0.1,
+        "nested": [1, {"a": None}],
+        "nul": "a\u0000b",
+        "empty": {},
+    }
     job_id = client.post("/jobs", json={"type": "test.echo", "payload": payload}).json["id"]
     assert client.get(f"/jobs/{job_id}").json["payload"] == payload
 
@@ -121,9 +142,12 @@ def test_health_answers_503_when_the_database_is_gone(tmp_path):
     from jobsvc import create_app
     from jobsvc.extensions import db
 
-    app = create_app({"SQLALCHEMY_DATABASE_URI":
-                      "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1",
-                      "JOBSVC_AUTO_MIGRATE": False})
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1",
+            "JOBSVC_AUTO_MIGRATE": False,
+        }
+    )
     response = app.test_client().get("/health")
     assert response.status_code == 503
     assert "database" in response.json["detail"]

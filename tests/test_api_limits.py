@@ -74,8 +74,15 @@ def test_api_answers_429_with_retry_after_past_the_rate(client, app):
 
 
 def test_rate_limit_comes_from_the_settings(database_url):
-    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, **FAST_SETTINGS,
-                      "JOBSVC_RATE_LIMIT_PER_SECOND": 0.001, "JOBSVC_RATE_LIMIT_BURST": 3})
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            **FAST_SETTINGS,
+            "JOBSVC_RATE_LIMIT_PER_SECOND": 0.001,
+            "JOBSVC_RATE_LIMIT_BURST": 3,
+        }
+    )
     try:
         token = _make_token(app)
         client = app.test_client()

@@ -96,8 +96,19 @@ def test_payload_over_its_own_limit_is_422(client, app):
 
 
 @pytest.mark.parametrize(
-    "job_id", ["0", "-1", "abc", "1.5", "٣", "99999999999999999999", "9223372036854775808",
-               "1e3", " 1", "12345"],
+    "job_id",
+    [
+        "0",
+        "-1",
+        "abc",
+        "1.5",
+        "٣",
+        "99999999999999999999",
+        "9223372036854775808",
+        "1e3",
+        " 1",
+        "12345",
+    ],
 )
 def test_unknown_or_malformed_id_is_404(client, job_id):
     for path in (f"/jobs/{job_id}", f"/jobs/{job_id}/cancel", f"/jobs/{job_id}/retry"):
@@ -106,8 +117,9 @@ def test_unknown_or_malformed_id_is_404(client, job_id):
         assert response.mimetype == "application/problem+json"
 
 
-@pytest.mark.parametrize("query", ["status=DONEISH", "limit=0", "limit=100000", "before=x",
-                                   "colour=red"])
+@pytest.mark.parametrize(
+    "query", ["status=DONEISH", "limit=0", "limit=100000", "before=x", "colour=red"]
+)
 def test_bad_list_query_is_422(client, query):
     assert client.get(f"/jobs?{query}").status_code == 422
 

@@ -16,10 +16,16 @@ def test_defaults_use_one_absolute_sqlite_file(tmp_path):
 
 
 def test_environment_overrides_with_fractions(tmp_path):
-    settings = config.load(str(tmp_path), environ={
-        "JOBSVC_LEASE_SECONDS": "0.5", "JOBSVC_MAX_ATTEMPTS": "7", "JOBSVC_AUTO_MIGRATE": "off",
-        "JOBSVC_HANDLERS": "a.b, c.d ,", "DATABASE_URL": "postgresql://u@h/db",
-    })
+    settings = config.load(
+        str(tmp_path),
+        environ={
+            "JOBSVC_LEASE_SECONDS": "0.5",
+            "JOBSVC_MAX_ATTEMPTS": "7",
+            "JOBSVC_AUTO_MIGRATE": "off",
+            "JOBSVC_HANDLERS": "a.b, c.d ,",
+            "DATABASE_URL": "postgresql://u@h/db",
+        },
+    )
     assert settings["JOBSVC_LEASE_SECONDS"] == 0.5
     assert settings["JOBSVC_MAX_ATTEMPTS"] == 7
     assert settings["JOBSVC_AUTO_MIGRATE"] is False
@@ -29,8 +35,12 @@ def test_environment_overrides_with_fractions(tmp_path):
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("JOBSVC_LEASE_SECONDS", "0"), ("JOBSVC_LEASE_SECONDS", "soon"),
-     ("JOBSVC_MAX_ATTEMPTS", "0"), ("JOBSVC_AUTO_MIGRATE", "maybe")],
+    [
+        ("JOBSVC_LEASE_SECONDS", "0"),
+        ("JOBSVC_LEASE_SECONDS", "soon"),
+        ("JOBSVC_MAX_ATTEMPTS", "0"),
+        ("JOBSVC_AUTO_MIGRATE", "maybe"),
+    ],
 )
 def test_invalid_setting_names_itself(tmp_path, name, value):
     with pytest.raises(ValueError, match=name):

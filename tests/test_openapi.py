@@ -31,18 +31,27 @@ def _flask_path(rule: str) -> str:
 def test_every_route_is_documented_and_nothing_else(client, app):
     document = client.get("/openapi.json").json
     assert document["openapi"].startswith("3.")
-    routes = {(_flask_path(rule.rule), method.lower())
-              for rule in app.url_map.iter_rules() if rule.endpoint != "static"
-              for method in rule.methods - {"HEAD", "OPTIONS"}}
-    documented = {(path, method) for path, item in document["paths"].items()
-                  for method in item if method != "parameters"}
+    routes = {
+        (_flask_path(rule.rule), method.lower())
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint != "static"
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+    documented = {
+        (path, method)
+        for path, item in document["paths"].items()
+        for method in item
+        if method != "parameters"
+    }
     assert routes == documented
 
 
 def test_document_names_bearer_auth_and_problem_errors(client):
     document = client.get("/openapi.json").json
     assert document["components"]["securitySchemes"]["bearerAuth"] == {
-        "type": "http", "scheme": "bearer"}
+        "type": "http",
+        "scheme": "bearer",
+    }
     assert document["paths"]["/health"]["get"]["security"] == []
     create = document["paths"]["/jobs"]["post"]["responses"]
     assert {"201", "400", "401", "403", "413", "415", "422", "429", "503"} <= set(create)
@@ -58,8 +67,14 @@ def test_known_job_types_are_listed_when_handlers_are_configured(client):
 @pytest.fixture
 def token_app(database_url: str) -> Iterator[tuple[Flask, str]]:
     """An app with one admin token and no rate limit, as a client on another host sees it."""
-    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url,
-                      **FAST_SETTINGS, "JOBSVC_RATE_LIMIT_PER_SECOND": 0.0})
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            **FAST_SETTINGS,
+            "JOBSVC_RATE_LIMIT_PER_SECOND": 0.0,
+        }
+    )
     yield app, _make_token(app)
     with app.app_context():
         db.engine.dispose()
@@ -78,8 +93,9 @@ schema = schemathesis.openapi.from_dict(DOCUMENT)
 
 
 @schema.parametrize()
-@settings(max_examples=SCHEMATHESIS_EXAMPLES, deadline=None,
-          suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=SCHEMATHESIS_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck)
+)
 def test_api_keeps_to_its_openapi_document(case, token_app):
     app, token = token_app
     case.operation.schema.app = app  # send requests to this test's app, in-process (WSGI)

@@ -34,14 +34,17 @@ def test_the_scan_sees_the_code():
 
 @pytest.mark.parametrize("rule", sorted(FORBIDDEN))
 def test_no_forbidden_construct_in_shipped_code(rule):
-    hits = [f"{path.relative_to(REPO)}:{number}: {line.strip()}"
-            for path in _sources()
-            for number, line in enumerate(path.read_text().splitlines(), 1)
-            if FORBIDDEN[rule].search(line)]
+    hits = [
+        f"{path.relative_to(REPO)}:{number}: {line.strip()}"
+        for path in _sources()
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if FORBIDDEN[rule].search(line)
+    ]
     assert hits == []
 
 
 def test_import_module_only_where_configuration_names_handler_modules():
-    users = {str(path.relative_to(REPO)) for path in _sources()
-             if "import_module" in path.read_text()}
+    users = {
+        str(path.relative_to(REPO)) for path in _sources() if "import_module" in path.read_text()
+    }
     assert users == ALLOWED_IMPORT_MODULE

@@ -29,8 +29,9 @@ from jobsvc.store.insertion import batch_parameter, insert_statement
 from jobsvc.timestamps import UTCDateTime, db_now, db_now_plus
 
 jobs = Job.__table__
-JOB = NewJob(type="noop", payload={"secret": "hunter2"}, queue="default", priority=0,
-             max_attempts=3)
+JOB = NewJob(
+    type="noop", payload={"secret": "hunter2"}, queue="default", priority=0, max_attempts=3
+)
 WAIT_SECONDS = 10.0  # the most a condition that should come true at once may take
 on_sqlite = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 on_postgresql = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
@@ -101,12 +102,15 @@ def test_json_rows_unpack_in_the_batch_order_with_their_types(executor):
     if rows.ordering is not None:
         query = query.order_by(rows.ordering)
     at = datetime(2030, 1, 2, 3, 4, 5, 250000, tzinfo=UTC)
-    batch = [{"n": n, "label": f"job {n}", "doc": f'{{"k": [{n}, null]}}', "at": at.timestamp()}
-             for n in (5, 3, 9, 1, 7, 2)]  # not sorted: the order must be the batch's
+    batch = [
+        {"n": n, "label": f"job {n}", "doc": f'{{"k": [{n}, null]}}', "at": at.timestamp()}
+        for n in (5, 3, 9, 1, 7, 2)
+    ]  # not sorted: the order must be the batch's
     with executor.read() as transaction:
         got = transaction.execute(query, {"batch": json.dumps(batch)}).all()
     assert [tuple(row) for row in got] == [
-        (item["n"], item["label"], {"k": [item["n"], None]}, at) for item in batch]
+        (item["n"], item["label"], {"k": [item["n"], None]}, at) for item in batch
+    ]
 
 
 def test_a_driver_statement_gives_the_same_rows_alone_or_in_a_transaction(executor, insert):
@@ -130,8 +134,13 @@ def test_decode_json_reads_json_columns_as_the_driver_returns_them(executor, ins
 
 @pytest.mark.parametrize("where", ["alone", "in a transaction"])
 def test_a_failing_statement_hides_its_bound_values_alone_or_in_a_transaction(executor, where):
-    broken = NewJob(type=None, payload={"secret": "hunter2"}, queue="default",  # type: ignore
-                    priority=0, max_attempts=3)  # type is NOT NULL
+    broken = NewJob(
+        type=None,
+        payload={"secret": "hunter2"},
+        queue="default",  # type: ignore
+        priority=0,
+        max_attempts=3,
+    )  # type is NOT NULL
     statement = executor.prepare(insert_statement(executor.dialect))
     values = {"batch": batch_parameter([broken])}
     with pytest.raises(DBAPIError) as raised:
@@ -157,7 +166,8 @@ def test_a_sqlite_write_transaction_holds_the_write_lock_from_its_start(executor
 
 @on_sqlite
 def test_a_second_sqlite_writer_waits_for_the_first_rather_than_failing(
-        executor, other_engine, insert):
+    executor, other_engine, insert
+):
     second = Executor(other_engine)  # another process's engine: its own writer lock
     first_holds, first_done, results = threading.Event(), threading.Event(), []
 
@@ -173,8 +183,9 @@ def test_a_second_sqlite_writer_waits_for_the_first_rather_than_failing(
     def read_then_write() -> None:
         with second.write() as transaction:  # a deferred BEGIN would fail at the write
             count = transaction.execute(select(jobs.c.id)).all()
-            transaction.run(second.prepare(insert_statement(second.dialect)),
-                            {"batch": batch_parameter([JOB])})
+            transaction.run(
+                second.prepare(insert_statement(second.dialect)), {"batch": batch_parameter([JOB])}
+            )
             results.append(len(count))
 
     writer = _in_thread(read_then_write)
@@ -187,8 +198,7 @@ def test_a_second_sqlite_writer_waits_for_the_first_rather_than_failing(
 
 
 @on_sqlite
-def test_the_sqlite_writer_lock_queues_this_process_writers_fast_path_included(
-        executor, insert):
+def test_the_sqlite_writer_lock_queues_this_process_writers_fast_path_included(executor, insert):
     holding, release, stored = threading.Event(), threading.Event(), []
 
     def hold() -> None:
@@ -198,8 +208,9 @@ def test_the_sqlite_writer_lock_queues_this_process_writers_fast_path_included(
 
     holder = _in_thread(hold)
     assert holding.wait(WAIT_SECONDS)
-    fast = _in_thread(lambda: stored.extend(executor.run_one(
-        insert, {"batch": batch_parameter([JOB])})))
+    fast = _in_thread(
+        lambda: stored.extend(executor.run_one(insert, {"batch": batch_parameter([JOB])}))
+    )
     fast.join(0.2)
     assert fast.is_alive() and not stored  # queued on the lock, not in SQLite's busy handler
     release.set()
@@ -208,8 +219,7 @@ def test_the_sqlite_writer_lock_queues_this_process_writers_fast_path_included(
     assert len(stored) == 1
 
 
-def test_the_waker_times_out_when_nothing_commits_and_wakes_on_commit(
-        engine, executor, insert):
+def test_the_waker_times_out_when_nothing_commits_and_wakes_on_commit(engine, executor, insert):
     waker = open_waker(engine)
     try:
         assert waker.wait(0.1) is False  # nothing committed
@@ -250,14 +260,17 @@ def test_the_migration_lock_is_exclusive_between_two_connections(engine, other_e
 def _kill_other_connections(engine) -> None:
     plain = make_url(engine.url).set(drivername="postgresql")
     with psycopg.connect(plain.render_as_string(hide_password=False), autocommit=True) as admin:
-        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                      "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
 
 
 @on_postgresql
 @pytest.mark.parametrize("where", ["alone", "in a transaction"])
 def test_a_lost_connection_is_unavailable_once_then_the_pool_recovers(
-        executor, insert, monkeypatch, where):
+    executor, insert, monkeypatch, where
+):
     monkeypatch.setattr(postgresql_dialect, "PING_AFTER_IDLE_SECONDS", 3600.0)  # no ping
 
     @translate_errors

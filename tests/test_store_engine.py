@@ -37,9 +37,10 @@ def _kill_pooled_connections(store: JobStore) -> None:
     # What a server restart does to the pool: every connection it holds is dead.
     plain = make_url(store.engine.url).set(drivername="postgresql")
     with psycopg.connect(plain.render_as_string(hide_password=False), autocommit=True) as admin:
-        killed = admin.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                               "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                               ).fetchone()
+        killed = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()
     assert killed and killed[0] >= 1
 
 
@@ -54,7 +55,8 @@ def test_a_connection_dropped_while_idle_is_replaced_without_an_error(pg_store, 
 
 @on_postgresql
 def test_a_connection_dropped_while_in_use_costs_one_unavailable_then_recovers(
-        pg_store, monkeypatch):
+    pg_store, monkeypatch
+):
     monkeypatch.setattr(postgresql_dialect, "PING_AFTER_IDLE_SECONDS", 3600.0)
     pg_store.enqueue([JOB])
     _kill_pooled_connections(pg_store)

@@ -26,8 +26,9 @@ def _new(job_type="test.echo", **options):
 
 def _expire_leases(engine):
     with engine.begin() as connection:
-        connection.execute(text("UPDATE jobs SET lease_expires_at = created_at "
-                                "WHERE status = 'RUNNING'"))
+        connection.execute(
+            text("UPDATE jobs SET lease_expires_at = created_at WHERE status = 'RUNNING'")
+        )
 
 
 def test_claim_takes_highest_priority_then_oldest(job_store, lease_store):
@@ -83,15 +84,20 @@ def test_failure_schedules_the_retry_by_the_backoff_rule(job_store, lease_store)
 
 
 def _claim_when_ready(lease_store, timeout=3.0):
-    return wait_until(lambda: lease_store.claim(None, 1, WORKER, 30), timeout=timeout,
-                      interval=0.01, message="nothing became ready")
+    return wait_until(
+        lambda: lease_store.claim(None, 1, WORKER, 30),
+        timeout=timeout,
+        interval=0.01,
+        message="nothing became ready",
+    )
 
 
 def test_permanent_failure_fails_at_once(job_store, lease_store):
     (job_id,) = job_store.enqueue([_new(max_attempts=5)])
     (job,) = lease_store.claim(None, 1, WORKER, 30)
-    lease_store.finish([Failed(job.lease, 1, 5, "PermanentError: no", "PermanentError",
-                               permanent=True)])
+    lease_store.finish(
+        [Failed(job.lease, 1, 5, "PermanentError: no", "PermanentError", permanent=True)]
+    )
     assert job_store.get(job_id).status is JobStatus.FAILED
 
 
@@ -179,13 +185,17 @@ def test_one_flush_completes_each_job_by_its_own_lease(job_store, lease_store):
     outcomes[2] = Succeeded(Lease(ids[2], "not-the-token"), [0])  # a stale lease
     assert sorted(lease_store.finish(outcomes)) == [ids[1], ids[2]]
     records = [job_store.get(job_id) for job_id in ids]
-    assert [r.status for r in records] == [JobStatus.DONE, JobStatus.CANCELLED,
-                                           JobStatus.RUNNING, JobStatus.DONE]
+    assert [r.status for r in records] == [
+        JobStatus.DONE,
+        JobStatus.CANCELLED,
+        JobStatus.RUNNING,
+        JobStatus.DONE,
+    ]
     assert (records[0].result, records[3].result) == ({"n": 1}, None)
     assert records[2].result is None and records[2].lease_token == claimed[2].lease_token
 
 
-@pytest.mark.parametrize("result", [0, 1.5, "", "a \"quoted\" string", True, [], {"a": {"b": []}}])
+@pytest.mark.parametrize("result", [0, 1.5, "", 'a "quoted" string', True, [], {"a": {"b": []}}])
 def test_every_json_result_is_stored_as_given(job_store, lease_store, result):
     (job_id,) = job_store.enqueue([_new()])
     (job,) = lease_store.claim(None, 1, WORKER, 30)
@@ -196,12 +206,18 @@ def test_every_json_result_is_stored_as_given(job_store, lease_store, result):
 def test_a_flush_mixes_successes_failures_and_releases(job_store, lease_store):
     ids = job_store.enqueue([_new(max_attempts=1) for _ in range(3)])
     done, failed, released = lease_store.claim(None, 3, WORKER, 30)
-    outcomes = [Released(released.lease), Succeeded(done.lease, 7),
-                Failed(failed.lease, 1, 1, "RuntimeError: boom", "RuntimeError")]
+    outcomes = [
+        Released(released.lease),
+        Succeeded(done.lease, 7),
+        Failed(failed.lease, 1, 1, "RuntimeError: boom", "RuntimeError"),
+    ]
     assert lease_store.finish(outcomes) == []
     statuses = {job_id: job_store.get(job_id).status for job_id in ids}
-    assert statuses == {done.id: JobStatus.DONE, failed.id: JobStatus.FAILED,
-                        released.id: JobStatus.PENDING}
+    assert statuses == {
+        done.id: JobStatus.DONE,
+        failed.id: JobStatus.FAILED,
+        released.id: JobStatus.PENDING,
+    }
 
 
 def test_enqueue_returns_ids_in_the_order_given(job_store):

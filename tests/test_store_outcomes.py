@@ -23,27 +23,42 @@ FINAL_RULE = [
 
 
 def _job(attempt: int = 1, max_attempts: int = 3, **fields) -> ClaimedJob:
-    return ClaimedJob(**{"id": 7, "type": "t", "queue": "q", "payload": {"secret": "s3cr3t"},
-                         "attempt": attempt, "max_attempts": max_attempts,
-                         "timeout_seconds": 2.5, "lease_token": "tok", **fields})
+    return ClaimedJob(
+        **{
+            "id": 7,
+            "type": "t",
+            "queue": "q",
+            "payload": {"secret": "s3cr3t"},
+            "attempt": attempt,
+            "max_attempts": max_attempts,
+            "timeout_seconds": 2.5,
+            "lease_token": "tok",
+            **fields,
+        }
+    )
 
 
 @pytest.mark.parametrize(("permanent", "attempt", "max_attempts", "final"), FINAL_RULE)
-def test_a_failure_is_final_when_permanent_or_out_of_attempts(permanent, attempt, max_attempts,
-                                                              final):
-    failure = outcomes.failed(_job(attempt, max_attempts), RuntimeError("boom"),
-                              permanent=permanent, traceback_limit=100)
+def test_a_failure_is_final_when_permanent_or_out_of_attempts(
+    permanent, attempt, max_attempts, final
+):
+    failure = outcomes.failed(
+        _job(attempt, max_attempts), RuntimeError("boom"), permanent=permanent, traceback_limit=100
+    )
     assert failure.is_final is final
 
 
 @pytest.mark.parametrize(("permanent", "attempt", "max_attempts", "final"), FINAL_RULE)
 def test_the_store_and_the_worker_events_apply_the_same_rule(
-        job_store, lease_store, caplog, permanent, attempt, max_attempts, final):
-    (job_id,) = job_store.enqueue([NewJob(type="t", payload={}, queue="default", priority=0,
-                                          max_attempts=max_attempts)])
+    job_store, lease_store, caplog, permanent, attempt, max_attempts, final
+):
+    (job_id,) = job_store.enqueue(
+        [NewJob(type="t", payload={}, queue="default", priority=0, max_attempts=max_attempts)]
+    )
     (job,) = lease_store.claim(None, 1, "w", 30)
-    failure = Failed(job.lease, attempt, max_attempts, "RuntimeError: boom", "RuntimeError",
-                     permanent=permanent)
+    failure = Failed(
+        job.lease, attempt, max_attempts, "RuntimeError: boom", "RuntimeError", permanent=permanent
+    )
     assert lease_store.finish([failure]) == []
     caplog.set_level(logging.INFO, logger="worker.events")
     Events("w").recorded(job, failure, 0.1, lost=False)
@@ -70,27 +85,53 @@ def test_failed_keeps_the_end_of_a_long_traceback():
 
 
 def test_an_exception_without_a_message_is_named_by_its_type():
-    failure = outcomes.failed(_job(), KeyError(), permanent=True, traceback_limit=10,
-                              with_traceback=False)
+    failure = outcomes.failed(
+        _job(), KeyError(), permanent=True, traceback_limit=10, with_traceback=False
+    )
     assert (failure.message, failure.traceback, failure.permanent) == ("KeyError", None, True)
 
 
-@pytest.mark.parametrize(("outcome", "error_type", "message", "final"), [
-    (outcomes.timed_out(_job()), "JobTimeout",
-     "JobTimeout: the job ran past its timeout of 2.5s", False),
-    (outcomes.unknown_type(_job(type="x.y"), ["b", "a"]), "UnknownJobType",
-     "no handler is registered for job type 'x.y' (this worker knows: a, b)", True),
-    (outcomes.unknown_type(_job(), []), "UnknownJobType",
-     "no handler is registered for job type 't' (this worker knows: none)", True),
-    (outcomes.not_json(_job(), TypeError("set is not serializable")), "TypeError",
-     "TypeError: the handler's result is not JSON: set is not serializable", True),
-    (outcomes.not_stored(outcomes.succeeded(_job(attempt=2), "r"), 2, ValueError("too big")),
-     "OutcomeNotStored", "the database refused the attempt's outcome: too big", True),
-    (outcomes.lease_expired(Lease(7, "tok"), attempt=1, max_attempts=3, locked_by="h:1:a"),
-     "LeaseExpired",
-     "lease expired: worker h:1:a stopped heartbeating (it died, hung or lost the database)",
-     False),
-])
+@pytest.mark.parametrize(
+    ("outcome", "error_type", "message", "final"),
+    [
+        (
+            outcomes.timed_out(_job()),
+            "JobTimeout",
+            "JobTimeout: the job ran past its timeout of 2.5s",
+            False,
+        ),
+        (
+            outcomes.unknown_type(_job(type="x.y"), ["b", "a"]),
+            "UnknownJobType",
+            "no handler is registered for job type 'x.y' (this worker knows: a, b)",
+            True,
+        ),
+        (
+            outcomes.unknown_type(_job(), []),
+            "UnknownJobType",
+            "no handler is registered for job type 't' (this worker knows: none)",
+            True,
+        ),
+        (
+            outcomes.not_json(_job(), TypeError("set is not serializable")),
+            "TypeError",
+            "TypeError: the handler's result is not JSON: set is not serializable",
+            True,
+        ),
+        (
+            outcomes.not_stored(outcomes.succeeded(_job(attempt=2), "r"), 2, ValueError("too big")),
+            "OutcomeNotStored",
+            "the database refused the attempt's outcome: too big",
+            True,
+        ),
+        (
+            outcomes.lease_expired(Lease(7, "tok"), attempt=1, max_attempts=3, locked_by="h:1:a"),
+            "LeaseExpired",
+            "lease expired: worker h:1:a stopped heartbeating (it died, hung or lost the database)",
+            False,
+        ),
+    ],
+)
 def test_each_named_failure_says_what_happened(outcome, error_type, message, final):
     assert (outcome.error_type, outcome.message, outcome.is_final) == (error_type, message, final)
     assert outcome.lease == Lease(7, "tok")

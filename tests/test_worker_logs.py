@@ -53,20 +53,27 @@ def test_a_warning_is_written_at_once_with_the_lines_held_before_it():
     logger.info("first")
     logger.info("claimed job_id=1")
     logger.warning("lease lost job_id=1")
-    assert stream.getvalue().splitlines() == ["INFO first", "INFO claimed job_id=1",
-                                              "WARNING lease lost job_id=1"]
+    assert stream.getvalue().splitlines() == [
+        "INFO first",
+        "INFO claimed job_id=1",
+        "WARNING lease lost job_id=1",
+    ]
 
 
-@pytest.mark.parametrize("created", [
-    [1_700_000_000.001, 1_700_000_000.999, 1_700_000_001.0, 1_700_000_001.5, 1_699_999_999.25],
-])
+@pytest.mark.parametrize(
+    "created",
+    [
+        [1_700_000_000.001, 1_700_000_000.999, 1_700_000_001.0, 1_700_000_001.5, 1_699_999_999.25],
+    ],
+)
 def test_the_cached_time_renders_every_record_as_the_stock_formatter_does(created):
     stock = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     cached = _cached_time(stock)
     assert isinstance(cached, SecondCachedFormatter)
     for when in created:  # across second boundaries, and back in time (a clock step)
-        record = logging.LogRecord("worker", logging.INFO, __file__, 1, "done job_id=%s", (7,),
-                                   None)
+        record = logging.LogRecord(
+            "worker", logging.INFO, __file__, 1, "done job_id=%s", (7,), None
+        )
         record.created, record.msecs = when, (when - int(when)) * 1000
         assert cached.format(record) == stock.format(record)
 
@@ -101,8 +108,12 @@ def _write_events(formatter: logging.Formatter) -> list[str]:
     try:
         events = Events("host:12:abc")
         events.claimed(JOB)
-        events.recorded(JOB, outcomes.failed(JOB, RuntimeError("smtp down"), permanent=False,
-                                             traceback_limit=100), 0.25, lost=False)
+        events.recorded(
+            JOB,
+            outcomes.failed(JOB, RuntimeError("smtp down"), permanent=False, traceback_limit=100),
+            0.25,
+            lost=False,
+        )
         events.recorded(JOB, outcomes.succeeded(JOB, None), 0.5, lost=True)
         handler.flush()
     finally:
@@ -114,13 +125,24 @@ def _write_events(formatter: logging.Formatter) -> list[str]:
 def test_json_lines_parse_and_carry_the_event_fields():
     lines = _write_events(JsonFormatter())
     claimed, retry, dropped = (json.loads(line) for line in lines)
-    assert {k: claimed[k] for k in ("event", "job_id", "type", "queue", "attempt", "worker",
-                                    "level")} == {
-        "event": "claimed", "job_id": 41, "type": "mail.send", "queue": "emails",
-        "attempt": 2, "worker": "host:12:abc", "level": "INFO"}
+    assert {
+        k: claimed[k] for k in ("event", "job_id", "type", "queue", "attempt", "worker", "level")
+    } == {
+        "event": "claimed",
+        "job_id": 41,
+        "type": "mail.send",
+        "queue": "emails",
+        "attempt": 2,
+        "worker": "host:12:abc",
+        "level": "INFO",
+    }
     assert claimed["message"] == "claimed job_id=41 type=mail.send attempt=2"
     assert (retry["event"], retry["error_type"], retry["error"], retry["duration"]) == (
-        "retry_scheduled", "RuntimeError", "RuntimeError: smtp down", 0.25)
+        "retry_scheduled",
+        "RuntimeError",
+        "RuntimeError: smtp down",
+        0.25,
+    )
     assert (dropped["event"], dropped["level"]) == ("outcome_dropped", "WARNING")
     when = datetime.fromisoformat(claimed["time"])
     assert when.tzinfo is not None and abs(datetime.now(UTC) - when).total_seconds() < 60
@@ -133,11 +155,13 @@ def test_text_lines_keep_their_wording():
         "INFO worker.events: claimed job_id=41 type=mail.send attempt=2",
         "INFO worker.events: retry scheduled job_id=41 type=mail.send attempt=2: "
         "RuntimeError: smtp down",
-        "WARNING worker.events: lease lost job_id=41 type=mail.send attempt=2: outcome dropped"]
+        "WARNING worker.events: lease lost job_id=41 type=mail.send attempt=2: outcome dropped",
+    ]
 
 
-@pytest.mark.parametrize("created", [1_700_000_000.001, 1_700_000_000.999, 1_700_000_001.5,
-                                     1_699_999_999.25])
+@pytest.mark.parametrize(
+    "created", [1_700_000_000.001, 1_700_000_000.999, 1_700_000_001.5, 1_699_999_999.25]
+)
 def test_the_json_time_is_the_records_time_in_utc(created):
     formatter = JsonFormatter()
     record = logging.LogRecord("worker", logging.INFO, __file__, 1, "m", (), None)
@@ -161,8 +185,10 @@ def test_a_json_line_holds_the_exception_of_a_logged_error():
 def root_handlers():
     root = logging.getLogger()
     saved = list(root.handlers)
-    flags = {name: getattr(logging, name) for name in
-             ("_srcfile", "logThreads", "logProcesses", "logMultiprocessing")}
+    flags = {
+        name: getattr(logging, name)
+        for name in ("_srcfile", "logThreads", "logProcesses", "logMultiprocessing")
+    }
     stream = io.StringIO()
     plain = logging.StreamHandler(stream)
     plain.setFormatter(logging.Formatter(DEFAULT_FORMAT))
@@ -173,8 +199,9 @@ def root_handlers():
         setattr(logging, name, value)
 
 
-@pytest.mark.parametrize(("log_format", "formatter"), [("text", SecondCachedFormatter),
-                                                       ("json", JsonFormatter)])
+@pytest.mark.parametrize(
+    ("log_format", "formatter"), [("text", SecondCachedFormatter), ("json", JsonFormatter)]
+)
 def test_the_batched_handler_takes_the_configured_format(root_handlers, log_format, formatter):
     root, stream = root_handlers
     batch_stream_handlers(log_format)

@@ -125,8 +125,12 @@ def test_stop_releases_jobs_still_running_after_the_grace_period(engine, job_sto
 
 @pytest.mark.parametrize("concurrency", [1, 4])
 def test_many_jobs_each_run_once(engine, job_store, concurrency):
-    ids = job_store.enqueue([NewJob(type="test.echo", payload={"i": i}, queue="default",
-                                    priority=0, max_attempts=1) for i in range(40)])
+    ids = job_store.enqueue(
+        [
+            NewJob(type="test.echo", payload={"i": i}, queue="default", priority=0, max_attempts=1)
+            for i in range(40)
+        ]
+    )
     records = drain(engine, job_store, ids, concurrency=concurrency)
     assert all(r.status is JobStatus.DONE and r.attempts == 1 for r in records)
     assert [r.result["echo"]["i"] for r in records] == list(range(40))
@@ -137,24 +141,33 @@ def _events(caplog, job_id):
 
 
 def test_a_job_that_fails_then_succeeds_reads_claimed_retry_claimed_succeeded(
-        engine, job_store, caplog):
+    engine, job_store, caplog
+):
     caplog.set_level(logging.INFO, logger="worker.events")
     job_id = _enqueue(job_store, "test.flaky", {"succeed_on": 2, "secret": "hunter2"})
     (record,) = drain(engine, job_store, [job_id])
     assert (record.status, record.attempts) == (JobStatus.DONE, 2)
     events = _events(caplog, job_id)
     assert [(e.event, e.attempt) for e in events] == [
-        ("claimed", 1), ("retry_scheduled", 1), ("claimed", 2), ("succeeded", 2)]
+        ("claimed", 1),
+        ("retry_scheduled", 1),
+        ("claimed", 2),
+        ("succeeded", 2),
+    ]
     assert {(e.type, e.queue) for e in events} == {("test.flaky", "default")}
     assert len({e.worker for e in events}) == 2  # each burst runner is its own worker
     retry = events[1]
-    assert (retry.error_type, retry.error) == ("RuntimeError",
-                                               "RuntimeError: attempt 1 fails on purpose")
+    assert (retry.error_type, retry.error) == (
+        "RuntimeError",
+        "RuntimeError: attempt 1 fails on purpose",
+    )
     assert events[-1].duration >= 0
-    assert retry.getMessage().startswith(f"retry scheduled job_id={job_id} type=test.flaky "
-                                         "attempt=1: RuntimeError")
-    assert all("hunter2" not in r.getMessage() and "hunter2" not in repr(vars(r))
-               for r in caplog.records)  # payloads never reach the log
+    assert retry.getMessage().startswith(
+        f"retry scheduled job_id={job_id} type=test.flaky attempt=1: RuntimeError"
+    )
+    assert all(
+        "hunter2" not in r.getMessage() and "hunter2" not in repr(vars(r)) for r in caplog.records
+    )  # payloads never reach the log
 
 
 def test_a_job_out_of_attempts_ends_with_a_failed_warning(engine, job_store, caplog):
@@ -162,8 +175,7 @@ def test_a_job_out_of_attempts_ends_with_a_failed_warning(engine, job_store, cap
     job_id = _enqueue(job_store, "test.always_fails", max_attempts=1)
     drain(engine, job_store, [job_id])
     (claimed, failed) = _events(caplog, job_id)
-    assert (claimed.event, failed.event, failed.levelno) == ("claimed", "failed",
-                                                             logging.WARNING)
+    assert (claimed.event, failed.event, failed.levelno) == ("claimed", "failed", logging.WARNING)
     assert failed.error == "ValueError: this handler always fails"
 
 
@@ -182,4 +194,3 @@ def test_a_worker_says_when_it_starts_and_stops(engine, caplog):
     worker = [r for r in caplog.records if getattr(r, "worker", None) == runner.worker_id]
     assert [r.event for r in worker] == ["started", "stopped"]
     assert worker[0].getMessage() == f"worker {runner.worker_id} started: queues=* concurrency=2"
-

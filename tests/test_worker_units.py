@@ -44,7 +44,7 @@ def _wait_for(predicate, timeout=WAIT_SECONDS):
 
 @pytest.fixture
 def store(engine) -> LeaseStore:
-    return LeaseStore(engine, RetryPolicy(0.01, 0.05, random.Random(3)))  # noqa: S311
+    return LeaseStore(engine, RetryPolicy(0.01, 0.05, random.Random(3)))
 
 
 @pytest.fixture
@@ -52,8 +52,9 @@ def parts(store):
     """An executor and maintenance on 2 slots, their reports kept by ``Reports``."""
     reports, wake = Reports(), threading.Event()
     executor = Executor(2, registry, 4096, reports, Events("w"), wake)
-    maintenance = Maintenance(store, executor, reports, Events("w"), lease_seconds=2.0,
-                              heartbeat_seconds=0.2)
+    maintenance = Maintenance(
+        store, executor, reports, Events("w"), lease_seconds=2.0, heartbeat_seconds=0.2
+    )
     yield executor, maintenance, reports, wake
     executor.close()
 
@@ -77,8 +78,7 @@ def test_the_executor_runs_an_attempt_and_reports_it_once(job_store, store, part
     assert wake.is_set() and executor.free() == 2
 
 
-def test_maintenance_stops_an_attempt_past_its_timeout_and_frees_its_slot(job_store, store,
-                                                                          parts):
+def test_maintenance_stops_an_attempt_past_its_timeout_and_frees_its_slot(job_store, store, parts):
     executor, maintenance, reports, _ = parts
     hung = _claim(job_store, store, "test.spin", timeout_seconds=0.1)
     executor.start(hung)
@@ -107,8 +107,7 @@ def test_maintenance_stops_an_attempt_whose_lease_was_cancelled(job_store, store
 
 def test_maintenance_rescues_an_expired_lease_of_another_worker(job_store, store, parts):
     _, maintenance, _, _ = parts
-    job_store.enqueue([NewJob(type="t", payload={}, queue="default", priority=0,
-                              max_attempts=3)])
+    job_store.enqueue([NewJob(type="t", payload={}, queue="default", priority=0, max_attempts=3)])
     (job,) = store.claim(None, 1, "dead-worker", 0.01)
     time.sleep(0.05)  # let the lease expire: the database's clock decides
     maintenance.run_due()
@@ -120,8 +119,9 @@ def test_maintenance_rescues_an_expired_lease_of_another_worker(job_store, store
 def test_shutdown_drains_then_releases_what_still_runs(job_store, store, parts):
     executor, maintenance, reports, wake = parts
     stop = StopFlag()
-    shutdown = Shutdown(executor, maintenance, reports, Events("w"), grace_seconds=0.2,
-                        wake=wake, stop=stop)
+    shutdown = Shutdown(
+        executor, maintenance, reports, Events("w"), grace_seconds=0.2, wake=wake, stop=stop
+    )
     quick, slow = (_claim(job_store, store, "test.work", {"seconds": s}) for s in (0.05, 30))
     executor.start(quick)
     executor.start(slow)
@@ -136,12 +136,32 @@ def test_shutdown_drains_then_releases_what_still_runs(job_store, store, parts):
 
 def test_the_fetch_loop_claims_no_more_than_the_free_slots(engine, job_store, store, parts):
     executor, maintenance, reports, wake = parts
-    job_store.enqueue([NewJob(type="test.work", payload={"seconds": 30}, queue="default",
-                              priority=0, max_attempts=3) for _ in range(5)])
+    job_store.enqueue(
+        [
+            NewJob(
+                type="test.work",
+                payload={"seconds": 30},
+                queue="default",
+                priority=0,
+                max_attempts=3,
+            )
+            for _ in range(5)
+        ]
+    )
     stop, waker = StopFlag(), open_waker(engine)
-    loop = FetchLoop(store, waker, executor, maintenance, queues=None,
-                     worker_id="w", lease_seconds=2.0, poll_seconds=0.05, burst=False,
-                     wake=wake, stop=stop)
+    loop = FetchLoop(
+        store,
+        waker,
+        executor,
+        maintenance,
+        queues=None,
+        worker_id="w",
+        lease_seconds=2.0,
+        poll_seconds=0.05,
+        burst=False,
+        wake=wake,
+        stop=stop,
+    )
     thread = threading.Thread(target=loop.run)
     thread.start()
     try:
@@ -165,9 +185,19 @@ def test_the_fetch_loop_claims_no_more_than_the_free_slots(engine, job_store, st
 def test_the_fetch_loop_in_burst_mode_ends_when_nothing_is_ready(engine, store, parts):
     executor, maintenance, _, wake = parts
     stop, waker = StopFlag(), open_waker(engine)
-    loop = FetchLoop(store, waker, executor, maintenance, queues=("none",),
-                     worker_id="w", lease_seconds=2.0, poll_seconds=0.05, burst=True,
-                     wake=wake, stop=stop)
+    loop = FetchLoop(
+        store,
+        waker,
+        executor,
+        maintenance,
+        queues=("none",),
+        worker_id="w",
+        lease_seconds=2.0,
+        poll_seconds=0.05,
+        burst=True,
+        wake=wake,
+        stop=stop,
+    )
     thread = threading.Thread(target=loop.run)
     thread.start()
     thread.join(WAIT_SECONDS)

@@ -36,14 +36,27 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m worker",
         description="Lease jobs from the jobsvc database and run their handlers.",
     )
-    parser.add_argument("--queues", default="default",
-                        help="comma-separated queues to serve, or * for all (default: default)")
-    parser.add_argument("--concurrency", type=int, default=1,
-                        help="jobs run at once, each on its own thread (default: 1)")
-    parser.add_argument("--burst", action="store_true",
-                        help="exit once nothing is ready instead of waiting for more jobs")
-    parser.add_argument("--handlers", default=None,
-                        help="comma-separated handler modules (default: $JOBSVC_HANDLERS)")
+    parser.add_argument(
+        "--queues",
+        default="default",
+        help="comma-separated queues to serve, or * for all (default: default)",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=1,
+        help="jobs run at once, each on its own thread (default: 1)",
+    )
+    parser.add_argument(
+        "--burst",
+        action="store_true",
+        help="exit once nothing is ready instead of waiting for more jobs",
+    )
+    parser.add_argument(
+        "--handlers",
+        default=None,
+        help="comma-separated handler modules (default: $JOBSVC_HANDLERS)",
+    )
     return parser
 
 
@@ -79,8 +92,12 @@ def load_config(overrides: Mapping[str, Any]) -> dict[str, Any]:
 def build_runner(services: Services, args: argparse.Namespace) -> Runner:
     """Build a runner on ``services``: their lease store, a waker and the handler registry."""
     require_current(services.engine)
-    return Runner(services.leases, services.open_waker(), services.registry,
-                  settings_from(services.config, args))
+    return Runner(
+        services.leases,
+        services.open_waker(),
+        services.registry,
+        settings_from(services.config, args),
+    )
 
 
 def start(config: Mapping[str, Any], args: argparse.Namespace) -> tuple[Services, Runner]:
@@ -95,8 +112,11 @@ def start(config: Mapping[str, Any], args: argparse.Namespace) -> tuple[Services
             # A worker that starts before its database (a reboot, a restart in progress) waits,
             # as a running worker does, instead of exiting with a traceback.
             reason = getattr(exc, "orig", exc)
-            logger.warning("database unavailable at start-up (%s); retrying in %.1fs",
-                           str(reason).splitlines()[0], pause)
+            logger.warning(
+                "database unavailable at start-up (%s); retrying in %.1fs",
+                str(reason).splitlines()[0],
+                pause,
+            )
             time.sleep(pause)
             pause = min(pause * 2, STARTUP_RETRY_MAX_SECONDS)
         except BaseException:
@@ -115,8 +135,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG_ERROR
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())  # handler modules are named relative to where we run
-    overrides = {} if args.handlers is None else {"JOBSVC_HANDLERS": tuple(
-        part.strip() for part in args.handlers.split(",") if part.strip())}
+    overrides = (
+        {}
+        if args.handlers is None
+        else {
+            "JOBSVC_HANDLERS": tuple(
+                part.strip() for part in args.handlers.split(",") if part.strip()
+            )
+        }
+    )
     try:
         config = load_config(overrides)
         configure_logging(config["JOBSVC_LOG_LEVEL"])
@@ -129,7 +156,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"worker: {exc}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
     if not services.config["JOBSVC_HANDLERS"]:
-        logger.warning("no handler modules configured (JOBSVC_HANDLERS or --handlers): "
-                       "every job this worker claims will fail as an unknown type")
+        logger.warning(
+            "no handler modules configured (JOBSVC_HANDLERS or --handlers): "
+            "every job this worker claims will fail as an unknown type"
+        )
     runner.install_signal_handlers()
     return runner.run()

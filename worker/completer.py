@@ -78,15 +78,20 @@ class Completer:
                 time.sleep(pause)
                 pause = min(pause * 2, RETRY_PAUSE_MAX_SECONDS)
             except Exception:
-                logger.exception("recording %d outcomes failed; recording them one by one",
-                                 len(batch))
+                logger.exception(
+                    "recording %d outcomes failed; recording them one by one", len(batch)
+                )
                 for report in batch:
                     self._write_alone(report)
                 return
         recorded = self._events.recorded
         for report in batch:
-            recorded(report.job, report.outcome, report.duration,
-                     lost=report.outcome.lease.job_id in lost)
+            recorded(
+                report.job,
+                report.outcome,
+                report.duration,
+                lost=report.outcome.lease.job_id in lost,
+            )
 
     def _write_alone(self, report: Report) -> None:
         try:

@@ -7,7 +7,7 @@ class PermanentError(Exception):
     """The job cannot succeed however often it is retried: fail it now."""
 
 
-class Interrupted(BaseException):  # noqa: N818 - it is a signal, not an error
+class Interrupted(BaseException):
     """The worker stopped this attempt (timeout, lost lease, shutdown).
 
     A BaseException, so a handler's ``except Exception`` does not swallow it.

@@ -40,9 +40,17 @@ class Events:
 
     def started(self, queues: tuple[str, ...] | None, concurrency: int, pid: int) -> None:
         """The worker is about to claim jobs."""
-        self._emit(logging.INFO, "started", STARTED, {
-            "worker": self.worker_id, "queues": ",".join(queues) if queues else "*",
-            "concurrency": concurrency, "pid": pid})
+        self._emit(
+            logging.INFO,
+            "started",
+            STARTED,
+            {
+                "worker": self.worker_id,
+                "queues": ",".join(queues) if queues else "*",
+                "concurrency": concurrency,
+                "pid": pid,
+            },
+        )
 
     def stopped(self) -> None:
         """The worker has written every outcome and is exiting."""
@@ -51,30 +59,55 @@ class Events:
     def claimed(self, job: ClaimedJob) -> None:
         """The worker leased ``job`` and hands it to a slot."""
         if logger.isEnabledFor(logging.INFO):  # the hot path: build nothing for no one
-            _write(logging.INFO, CLAIMED, {
-                "event": "claimed", "job_id": job.id, "type": job.type, "queue": job.queue,
-                "attempt": job.attempt, "worker": self.worker_id})
+            _write(
+                logging.INFO,
+                CLAIMED,
+                {
+                    "event": "claimed",
+                    "job_id": job.id,
+                    "type": job.type,
+                    "queue": job.queue,
+                    "attempt": job.attempt,
+                    "worker": self.worker_id,
+                },
+            )
 
-    def recorded(self, job: ClaimedJob, outcome: Outcome, duration: float | None,
-                 *, lost: bool) -> None:
+    def recorded(
+        self, job: ClaimedJob, outcome: Outcome, duration: float | None, *, lost: bool
+    ) -> None:
         """The store took ``outcome`` of ``job``'s attempt, or fenced it out (``lost``)."""
         if lost:
             self._job(logging.WARNING, "outcome_dropped", OUTCOME_DROPPED, job, duration)
         elif isinstance(outcome, Succeeded):
             if logger.isEnabledFor(logging.INFO):  # the hot path, as ``claimed``
-                _write(logging.INFO, SUCCEEDED, {
-                    "event": "succeeded", "job_id": job.id, "type": job.type,
-                    "queue": job.queue, "attempt": job.attempt, "worker": self.worker_id,
-                    "duration": duration})
+                _write(
+                    logging.INFO,
+                    SUCCEEDED,
+                    {
+                        "event": "succeeded",
+                        "job_id": job.id,
+                        "type": job.type,
+                        "queue": job.queue,
+                        "attempt": job.attempt,
+                        "worker": self.worker_id,
+                        "duration": duration,
+                    },
+                )
         elif isinstance(outcome, Failed):
             self._failure(job, outcome, duration)
         # A stored Released needs no event: ``released`` was written when the worker let go.
 
     def _failure(self, job: ClaimedJob, failure: Failed, duration: float | None) -> None:
         final = failure.is_final
-        self._job(logging.WARNING if final else logging.INFO,
-                  "failed" if final else "retry_scheduled", FAILED if final else RETRY_SCHEDULED,
-                  job, duration, error_type=failure.error_type, error=failure.message)
+        self._job(
+            logging.WARNING if final else logging.INFO,
+            "failed" if final else "retry_scheduled",
+            FAILED if final else RETRY_SCHEDULED,
+            job,
+            duration,
+            error_type=failure.error_type,
+            error=failure.message,
+        )
 
     def lease_lost(self, job: ClaimedJob) -> None:
         """A heartbeat found ``job``'s lease gone (cancelled or rescued): its handler stops."""
@@ -90,14 +123,35 @@ class Events:
 
     def rescued(self, rescued: Rescued) -> None:
         """This worker sent another attempt's expired lease through the retry rule."""
-        self._emit(logging.WARNING, "rescued", RESCUED, {
-            "job_id": rescued.job_id, "attempt": rescued.attempt,
-            "status": rescued.status.value, "worker": self.worker_id})
+        self._emit(
+            logging.WARNING,
+            "rescued",
+            RESCUED,
+            {
+                "job_id": rescued.job_id,
+                "attempt": rescued.attempt,
+                "status": rescued.status.value,
+                "worker": self.worker_id,
+            },
+        )
 
-    def _job(self, level: int, event: str, message: str, job: ClaimedJob,
-             duration: float | None = None, **more: Any) -> None:
-        fields = {"job_id": job.id, "type": job.type, "queue": job.queue,
-                  "attempt": job.attempt, "worker": self.worker_id, **more}
+    def _job(
+        self,
+        level: int,
+        event: str,
+        message: str,
+        job: ClaimedJob,
+        duration: float | None = None,
+        **more: Any,
+    ) -> None:
+        fields = {
+            "job_id": job.id,
+            "type": job.type,
+            "queue": job.queue,
+            "attempt": job.attempt,
+            "worker": self.worker_id,
+            **more,
+        }
         if duration is not None:
             fields["duration"] = duration
         self._emit(level, event, message, fields)

@@ -76,12 +76,14 @@ class Execution:
         # slot's bookkeeping right after it, which expects it), never the slot's next job.
         with self._lock:
             if self.thread_id is not None:
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self.thread_id),
-                                                           ctypes.py_object(exception))
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                    ctypes.c_ulong(self.thread_id), ctypes.py_object(exception)
+                )
 
 
-def run_handler(job: ClaimedJob, context: JobContext, registry: HandlerRegistry,
-                traceback_limit: int) -> Outcome:
+def run_handler(
+    job: ClaimedJob, context: JobContext, registry: HandlerRegistry, traceback_limit: int
+) -> Outcome:
     """Run ``job``'s handler and return the outcome of the attempt."""
     function = registry.get(job.type)
     if function is None:

@@ -18,8 +18,15 @@ from .slots import SlotPool
 class Executor:
     """Runs attempts on ``concurrency`` slots; an attempt is in flight until it is reported."""
 
-    def __init__(self, concurrency: int, registry: HandlerRegistry, traceback_limit: int,
-                 completer: Completer, events: Events, wake: threading.Event) -> None:
+    def __init__(
+        self,
+        concurrency: int,
+        registry: HandlerRegistry,
+        traceback_limit: int,
+        completer: Completer,
+        events: Events,
+        wake: threading.Event,
+    ) -> None:
         self.concurrency = concurrency
         self._completer = completer
         self._events = events
@@ -44,9 +51,15 @@ class Executor:
     def start(self, job: ClaimedJob) -> None:
         """Run ``job``'s attempt on the next free slot (the hot path: one lock, no waiting)."""
         self._events.claimed(job)
-        context = JobContext(job_id=job.id, attempt=job.attempt, max_attempts=job.max_attempts,
-                             queue=job.queue, type=job.type, worker_id=self._worker_id,
-                             lease_token=job.lease_token)
+        context = JobContext(
+            job_id=job.id,
+            attempt=job.attempt,
+            max_attempts=job.max_attempts,
+            queue=job.queue,
+            type=job.type,
+            worker_id=self._worker_id,
+            lease_token=job.lease_token,
+        )
         execution = Execution(job=job, context=context)
         with self._lock:
             self._running[job.id] = execution
@@ -74,8 +87,9 @@ class Executor:
     def overdue(self, now: float) -> list[Execution]:
         """Return the attempts in flight whose timeout has passed at ``now``."""
         with self._lock:
-            return [e for e in self._running.values()
-                    if e.deadline is not None and now >= e.deadline]
+            return [
+                e for e in self._running.values() if e.deadline is not None and now >= e.deadline
+            ]
 
     def abandon(self, execution: Execution, exception: type[Interrupted]) -> None:
         """Stop a resolved attempt's handler and give its slot to a fresh thread.
@@ -92,4 +106,3 @@ class Executor:
     def close(self) -> None:
         """Let every slot thread end once it is idle."""
         self.slots.close()
-

@@ -24,10 +24,21 @@ LISTENER_JOIN_EXTRA_SECONDS = 5.0  # beyond one poll, for the listener's last wa
 class FetchLoop:
     """Claims jobs for the executor until ``stop`` is set (or, in burst mode, none is ready)."""
 
-    def __init__(self, store: LeaseStore, waker: Waker, executor: Executor,
-                 maintenance: Maintenance, *, queues: tuple[str, ...] | None, worker_id: str,
-                 lease_seconds: float, poll_seconds: float, burst: bool,
-                 wake: threading.Event, stop: StopFlag) -> None:
+    def __init__(
+        self,
+        store: LeaseStore,
+        waker: Waker,
+        executor: Executor,
+        maintenance: Maintenance,
+        *,
+        queues: tuple[str, ...] | None,
+        worker_id: str,
+        lease_seconds: float,
+        poll_seconds: float,
+        burst: bool,
+        wake: threading.Event,
+        stop: StopFlag,
+    ) -> None:
         self._store = store
         self._waker = waker
         self._executor = executor
@@ -63,8 +74,9 @@ class FetchLoop:
             self._maintenance.run_due()
             claimed = self._claim()
         except DatabaseUnavailable:
-            self._db_pause = min(max(self._db_pause * 2, DB_RETRY_PAUSE_FIRST_SECONDS),
-                                 DB_RETRY_PAUSE_MAX_SECONDS)
+            self._db_pause = min(
+                max(self._db_pause * 2, DB_RETRY_PAUSE_FIRST_SECONDS), DB_RETRY_PAUSE_MAX_SECONDS
+            )
             logger.warning("database unavailable; retrying in %.1fs", self._db_pause)
             time.sleep(self._db_pause)
             return 0

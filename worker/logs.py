@@ -11,8 +11,21 @@ FLUSH_INTERVAL_SECONDS = 0.1  # the longest an INFO line waits in memory while j
 FLUSH_LINES_MAX = 500  # lines held before a write, whatever the time
 LOG_FORMATS = ("text", "json")  # JOBSVC_LOG_FORMAT
 # The record attributes a JSON line carries when the record has them (worker.events sets them).
-EVENT_FIELDS = ("event", "job_id", "type", "queue", "attempt", "worker", "duration",
-                "error_type", "error", "status", "queues", "concurrency", "pid")
+EVENT_FIELDS = (
+    "event",
+    "job_id",
+    "type",
+    "queue",
+    "attempt",
+    "worker",
+    "duration",
+    "error_type",
+    "error",
+    "status",
+    "queues",
+    "concurrency",
+    "pid",
+)
 
 
 class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -32,8 +45,11 @@ class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
         try:
             self._pending.append(self.format(record) + self.terminator)
             now = time.monotonic()
-            if (record.levelno >= logging.WARNING or len(self._pending) >= FLUSH_LINES_MAX
-                    or now - self._written_at >= FLUSH_INTERVAL_SECONDS):
+            if (
+                record.levelno >= logging.WARNING
+                or len(self._pending) >= FLUSH_LINES_MAX
+                or now - self._written_at >= FLUSH_INTERVAL_SECONDS
+            ):
                 self._write(now)
         except Exception:  # the logging module's own contract: report, never raise
             self.handleError(record)
@@ -60,7 +76,7 @@ class SecondCachedFormatter(logging.Formatter):
 
     _second: tuple[int, str] | None = None
 
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         if datefmt is not None:
             return super().formatTime(record, datefmt)
         second = int(record.created)
@@ -118,8 +134,9 @@ def batch_stream_handlers(log_format: str = "text") -> None:
     "Optimization" section): finding the caller's frame alone cost more than a no-op job.
     """
     if log_format not in LOG_FORMATS:
-        raise ValueError(f"JOBSVC_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, "
-                         f"not {log_format!r}")
+        raise ValueError(
+            f"JOBSVC_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, not {log_format!r}"
+        )
     logging._srcfile = None  # type: ignore[attr-defined]  # no findCaller: funcName, lineno
     logging.logThreads = False
     logging.logProcesses = False
@@ -128,8 +145,9 @@ def batch_stream_handlers(log_format: str = "text") -> None:
     for index, handler in enumerate(list(root.handlers)):
         if type(handler) is logging.StreamHandler:
             batched = BatchedStreamHandler(handler.stream)
-            batched.setFormatter(JsonFormatter() if log_format == "json"
-                                 else _cached_time(handler.formatter))
+            batched.setFormatter(
+                JsonFormatter() if log_format == "json" else _cached_time(handler.formatter)
+            )
             batched.setLevel(handler.level)
             root.handlers[index] = batched
 

@@ -18,8 +18,16 @@ class Maintenance:
     """Keeps the leases of the attempts in flight honest: renews them, rescues expired ones
     (any worker's), and stops attempts past their timeout."""
 
-    def __init__(self, store: LeaseStore, executor: Executor, completer: Completer,
-                 events: Events, *, lease_seconds: float, heartbeat_seconds: float) -> None:
+    def __init__(
+        self,
+        store: LeaseStore,
+        executor: Executor,
+        completer: Completer,
+        events: Events,
+        *,
+        lease_seconds: float,
+        heartbeat_seconds: float,
+    ) -> None:
         self._store = store
         self._executor = executor
         self._completer = completer
@@ -44,8 +52,11 @@ class Maintenance:
 
     def next_due(self) -> float:
         """Return when something is next due (monotonic), 0.0 if nothing is scheduled yet."""
-        due = [when for when in (self._next_heartbeat, self._next_rescue,
-                                 self._executor.nearest_deadline()) if when]
+        due = [
+            when
+            for when in (self._next_heartbeat, self._next_rescue, self._executor.nearest_deadline())
+            if when
+        ]
         return min(due, default=0.0)
 
     def _heartbeat(self) -> None:

@@ -47,8 +47,14 @@ def new_worker_id() -> str:
 class Runner:
     """Runs jobs until told to stop (or, in burst mode, until nothing is ready)."""
 
-    def __init__(self, store: LeaseStore, waker: Waker, registry: HandlerRegistry,
-                 settings: WorkerSettings, worker_id: str | None = None) -> None:
+    def __init__(
+        self,
+        store: LeaseStore,
+        waker: Waker,
+        registry: HandlerRegistry,
+        settings: WorkerSettings,
+        worker_id: str | None = None,
+    ) -> None:
         self.settings = settings
         self.worker_id = worker_id or new_worker_id()
         self.waker = waker
@@ -56,19 +62,44 @@ class Runner:
         wake, stop = threading.Event(), StopFlag()  # something to look at; no new claims
         self._stop = stop
         self.completer = Completer(store, self.events)
-        self.executor = Executor(settings.concurrency, registry, settings.traceback_bytes,
-                                 self.completer, self.events, wake)
-        self.maintenance = Maintenance(store, self.executor, self.completer, self.events,
-                                       lease_seconds=settings.lease_seconds,
-                                       heartbeat_seconds=settings.heartbeat_seconds)
-        self.fetcher = FetchLoop(store, waker, self.executor, self.maintenance,
-                                 queues=settings.queues, worker_id=self.worker_id,
-                                 lease_seconds=settings.lease_seconds,
-                                 poll_seconds=settings.poll_seconds, burst=settings.burst,
-                                 wake=wake, stop=stop)
-        self.shutdown = Shutdown(self.executor, self.maintenance, self.completer, self.events,
-                                 grace_seconds=settings.shutdown_grace_seconds,
-                                 wake=wake, stop=stop)
+        self.executor = Executor(
+            settings.concurrency,
+            registry,
+            settings.traceback_bytes,
+            self.completer,
+            self.events,
+            wake,
+        )
+        self.maintenance = Maintenance(
+            store,
+            self.executor,
+            self.completer,
+            self.events,
+            lease_seconds=settings.lease_seconds,
+            heartbeat_seconds=settings.heartbeat_seconds,
+        )
+        self.fetcher = FetchLoop(
+            store,
+            waker,
+            self.executor,
+            self.maintenance,
+            queues=settings.queues,
+            worker_id=self.worker_id,
+            lease_seconds=settings.lease_seconds,
+            poll_seconds=settings.poll_seconds,
+            burst=settings.burst,
+            wake=wake,
+            stop=stop,
+        )
+        self.shutdown = Shutdown(
+            self.executor,
+            self.maintenance,
+            self.completer,
+            self.events,
+            grace_seconds=settings.shutdown_grace_seconds,
+            wake=wake,
+            stop=stop,
+        )
 
     def install_signal_handlers(self) -> None:
         """First SIGTERM/SIGINT: drain and exit 0. A second one: exit at once."""

@@ -45,9 +45,17 @@ class Shutdown:
     """First SIGTERM/SIGINT (or ``request_stop``): no new claims, drain, release; a second
     signal: exit at once."""
 
-    def __init__(self, executor: Executor, maintenance: Maintenance, completer: Completer,
-                 events: Events, *, grace_seconds: float, wake: threading.Event,
-                 stop: StopFlag) -> None:
+    def __init__(
+        self,
+        executor: Executor,
+        maintenance: Maintenance,
+        completer: Completer,
+        events: Events,
+        *,
+        grace_seconds: float,
+        wake: threading.Event,
+        stop: StopFlag,
+    ) -> None:
         self._executor = executor
         self._maintenance = maintenance
         self._completer = completer
@@ -71,8 +79,11 @@ class Shutdown:
             logger.warning("second signal: exiting now; leases of running jobs will expire")
             flush_logs()
             os._exit(EXIT_AT_ONCE)
-        logger.info("signal %s: no new claims; draining %d running jobs",
-                    signal.Signals(signum).name, self._executor.count())
+        logger.info(
+            "signal %s: no new claims; draining %d running jobs",
+            signal.Signals(signum).name,
+            self._executor.count(),
+        )
         self.request_stop()
 
     def drain(self) -> None:

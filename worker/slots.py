@@ -21,8 +21,13 @@ class SlotPool:
     the next one already waiting without a wake-up, which is most of a no-op job's cost.
     """
 
-    def __init__(self, size: int, registry: HandlerRegistry, traceback_limit: int,
-                 report: Callable[[Execution, Outcome], None]) -> None:
+    def __init__(
+        self,
+        size: int,
+        registry: HandlerRegistry,
+        traceback_limit: int,
+        report: Callable[[Execution, Outcome], None],
+    ) -> None:
         self._queue: queue.SimpleQueue[Execution | None] = queue.SimpleQueue()
         self._registry = registry
         self._traceback_limit = traceback_limit
@@ -78,8 +83,9 @@ class SlotPool:
 
     def _run(self, execution: Execution) -> None:
         try:
-            outcome = run_handler(execution.job, execution.context, self._registry,
-                                  self._traceback_limit)
+            outcome = run_handler(
+                execution.job, execution.context, self._registry, self._traceback_limit
+            )
         except Interrupted:
             return  # the runner resolved this attempt before it interrupted it
         finally:

@@ -39,8 +39,9 @@ class Run:
     def lease_store(self) -> LeaseStore:
         """Return a lease store on the run's database, as a worker builds it (its engine too)."""
         if self._lease_store is None:
-            self._lease_store = LeaseStore(worker_engine(self.database.engine),
-                                           RetryPolicy(2.0, 600.0, random.Random()))  # noqa: S311
+            self._lease_store = LeaseStore(
+                worker_engine(self.database.engine), RetryPolicy(2.0, 600.0, random.Random())
+            )
         return self._lease_store
 
     def close(self) -> None:

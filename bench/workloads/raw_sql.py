@@ -75,8 +75,9 @@ def raw_claimer(database: BenchDatabase) -> Iterator[Callable[[int], list[int]]]
 def _pg_cycle(connection: psycopg.Connection[Any], limit: int) -> list[int]:
     token = uuid.uuid4().hex
     with connection.transaction():
-        claimed = connection.execute(PG_CLAIM, {"token": token, "worker": WORKER_ID,
-                                                "lease": LEASE_SECONDS, "limit": limit}).fetchall()
+        claimed = connection.execute(
+            PG_CLAIM, {"token": token, "worker": WORKER_ID, "lease": LEASE_SECONDS, "limit": limit}
+        ).fetchall()
     if not claimed:
         return []
     params = [value for row in claimed for value in (row[0], token, None)]
@@ -88,8 +89,9 @@ def _pg_cycle(connection: psycopg.Connection[Any], limit: int) -> list[int]:
 def _sqlite_cycle(connection: sqlite3.Connection, limit: int) -> list[int]:
     token = uuid.uuid4().hex
     connection.execute("BEGIN IMMEDIATE")
-    claimed = connection.execute(SQLITE_CLAIM, {"token": token, "worker": WORKER_ID,
-                                                "lease": LEASE_SECONDS, "limit": limit}).fetchall()
+    claimed = connection.execute(
+        SQLITE_CLAIM, {"token": token, "worker": WORKER_ID, "lease": LEASE_SECONDS, "limit": limit}
+    ).fetchall()
     connection.execute("COMMIT")
     if not claimed:
         return []

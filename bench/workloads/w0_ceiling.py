@@ -18,8 +18,10 @@ WORKER_ID = "bench-w0"
 
 def run(bench: Run) -> None:
     """Measure claim + complete rate, one job and 100 jobs per transaction."""
-    for per_transaction, count in ((1, bench.sizes.w0_single_jobs),
-                                   (BATCH, bench.sizes.w0_batch_jobs)):
+    for per_transaction, count in (
+        (1, bench.sizes.w0_single_jobs),
+        (BATCH, bench.sizes.w0_batch_jobs),
+    ):
         for label, cycle in (("LeaseStore", _store_cycle(bench)), ("raw SQL", None)):
             bench.database.reset()
             ids = set(enqueue_noops(bench.database, count))

@@ -24,11 +24,11 @@ def run(bench: Run) -> None:
         api, base_url = services.start_api()
         for threads in THREAD_COUNTS:
             rate = _hammer(base_url, threads, bench.sizes.w1_requests, _trivial)
-            bench.add("W1", f"GET trivial endpoint, {threads} client threads", "requests/s",
-                      rate, "req/s")
+            bench.add(
+                "W1", f"GET trivial endpoint, {threads} client threads", "requests/s", rate, "req/s"
+            )
             rate = _hammer(base_url, threads, bench.sizes.w1_requests, _post_one(ids))
-            bench.add("W1", f"POST /jobs, {threads} client threads", "requests/s", rate,
-                      "req/s")
+            bench.add("W1", f"POST /jobs, {threads} client threads", "requests/s", rate, "req/s")
         for size in BATCH_SIZES:
             rate = _batches(base_url, size, bench.sizes.w1_batch_requests, ids)
             bench.add("W1", f"POST /jobs/batch, {size} jobs/request", "jobs/s", rate, "jobs/s")
@@ -65,7 +65,7 @@ def _hammer(base_url: str, threads: int, total: int, call: Callable[[Client], No
             start_line.wait()
             for _ in range(total // threads):
                 call(client)
-        except BaseException as exc:  # noqa: BLE001 - reported below, on the main thread
+        except BaseException as exc:
             failures.append(exc)
         finally:
             client.close()

@@ -26,8 +26,9 @@ def run(bench: Run) -> None:
     for workers in bench.sizes.w2_workers:
         best = 0.0
         for concurrency in bench.sizes.w2_concurrency:
-            rates = [_drain_once(bench, workers, concurrency)
-                     for _ in range(bench.sizes.w2_repeats)]
+            rates = [
+                _drain_once(bench, workers, concurrency) for _ in range(bench.sizes.w2_repeats)
+            ]
             case = f"{bench.sizes.w2_jobs:,} no-op jobs, {workers} worker(s) x {concurrency}"
             bench.add("W2", case, f"jobs/s median/{len(rates)}", median(rates), "jobs/s")
             if len(rates) > 1:
@@ -46,12 +47,18 @@ def _drain_once(bench: Run, workers: int, concurrency: int) -> float:
         _wait_done(bench, count, children)
         if workers == 1 and concurrency == MEMORY_CONCURRENCY and not bench.measured_memory:
             bench.measured_memory = True
-            bench.add("Mem", f"worker --concurrency {concurrency} during W2", "peak RSS",
-                      peak_rss_mib(children[0].pid), "MiB")
+            bench.add(
+                "Mem",
+                f"worker --concurrency {concurrency} during W2",
+                "peak RSS",
+                peak_rss_mib(children[0].pid),
+                "MiB",
+            )
     done_exactly_once(bench.database, ids, f"W2 {workers}x{concurrency}")
     with bench.database.engine.connect() as connection:
         first, last = connection.execute(
-            select(func.min(jobs.c.started_at), func.max(jobs.c.finished_at))).one()
+            select(func.min(jobs.c.started_at), func.max(jobs.c.finished_at))
+        ).one()
     return count / max((last - first).total_seconds(), 1e-6)
 
 

@@ -22,8 +22,9 @@ def run(bench: Run) -> None:
     large_case = f"{sizes.w4_ready_large:,} ready + {sizes.w4_finished:,} done"
     large = _measure(bench, sizes.w4_ready_large, sizes.w4_finished, large_case)
     for queues in ("default", "*"):
-        bench.add("W4", f"large / small, queue {queues}", "claim cost",
-                  large[queues] / small[queues], "x")
+        bench.add(
+            "W4", f"large / small, queue {queues}", "claim cost", large[queues] / small[queues], "x"
+        )
 
 
 def _measure(bench: Run, ready: int, finished: int, case: str) -> dict[str, float]:

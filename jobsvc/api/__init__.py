@@ -24,10 +24,14 @@ def build_state(services: Services) -> ApiState:
     return ApiState(
         services=services,
         scopes=scopes(),
-        rate_limiter=RateLimiter(config["JOBSVC_RATE_LIMIT_PER_SECOND"],
-                                 config["JOBSVC_RATE_LIMIT_BURST"], clock=services.clock),
-        ready_cap=ReadyCap(services.jobs, config["JOBSVC_MAX_READY_PER_QUEUE"],
-                           clock=services.clock),
+        rate_limiter=RateLimiter(
+            config["JOBSVC_RATE_LIMIT_PER_SECOND"],
+            config["JOBSVC_RATE_LIMIT_BURST"],
+            clock=services.clock,
+        ),
+        ready_cap=ReadyCap(
+            services.jobs, config["JOBSVC_MAX_READY_PER_QUEUE"], clock=services.clock
+        ),
         token_presence=TokenPresence(services.tokens, clock=services.clock),
         create_schema=CreateJobSchema(known_types=services.job_types),
         openapi=openapi.build_spec(config["JOBSVC_MAX_BATCH_JOBS"], services.job_types),

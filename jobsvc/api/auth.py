@@ -43,9 +43,11 @@ def warn_when_open(tokens: TokenStore) -> None:
         logger.warning("could not tell whether API tokens exist; the database did not answer")
         return
     if open_to_loopback:
-        logger.warning("no API token exists: the API serves loopback clients only, without "
-                       "authentication; create one with `flask --app jobsvc jobs token create "
-                       "--name NAME --scopes enqueue,read,admin`")
+        logger.warning(
+            "no API token exists: the API serves loopback clients only, without "
+            "authentication; create one with `flask --app jobsvc jobs token create "
+            "--name NAME --scopes enqueue,read,admin`"
+        )
 
 
 def is_loopback(address: str | None) -> bool:
@@ -76,8 +78,10 @@ def authorize() -> None:
     record = _authenticate(api.services.tokens, header)
     # An unrouted request (404, 405) needs any valid token, so strangers cannot map the API.
     if request.endpoint is not None and not grants(record.scopes, needed):
-        raise Forbidden(f"this endpoint needs the {needed!r} scope; the token "
-                        f"{record.name!r} has {', '.join(sorted(record.scopes))}")
+        raise Forbidden(
+            f"this endpoint needs the {needed!r} scope; the token "
+            f"{record.name!r} has {', '.join(sorted(record.scopes))}"
+        )
     wait_seconds = api.rate_limiter.acquire(record.id)
     if wait_seconds:
         raise RateLimited(wait_seconds)

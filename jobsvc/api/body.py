@@ -44,8 +44,9 @@ def read_json(request: Request, max_depth: int) -> Any:
     if not text.strip():
         raise MalformedBody("the body is empty; send a JSON object")
     try:
-        document = json.loads(text, parse_constant=_reject_constant,
-                              object_pairs_hook=_no_duplicate_keys)
+        document = json.loads(
+            text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicate_keys
+        )
     except RecursionError:
         raise MalformedBody(f"the JSON is nested deeper than {max_depth} levels") from None
     except ValueError as exc:
@@ -64,8 +65,14 @@ def check_json_value(document: Any, max_depth: int) -> None:
         elif isinstance(value, float) and not math.isfinite(value):
             # 1e400 is valid JSON but no double holds it: Python reads it as inf, which neither
             # database's JSON (nor JSON itself) can store.
-            raise ValidationFailed({where or "/": [
-                "is a number beyond the range of a double (about 1.8e308); send it as a string"]})
+            raise ValidationFailed(
+                {
+                    where or "/": [
+                        "is a number beyond the range of a double (about 1.8e308); "
+                        "send it as a string"
+                    ]
+                }
+            )
         elif isinstance(value, dict | list):
             if depth > max_depth:
                 raise MalformedBody(f"the JSON is nested deeper than {max_depth} levels")

@@ -50,21 +50,44 @@ def _openapi_path(rule: str) -> str:
     return re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule)
 
 
-def endpoint(bp: Blueprint, method: str, rule: str, *, scope: str, summary: str,
-             operation_id: str, responses: dict[str, Any], errors: tuple[str, ...] = (),
-             body: BodySchema | None = None, query: Any | None = None,
-             path_parameters: tuple[dict[str, Any], ...] = (), common_errors: bool = True,
-             security: list[Any] | None = None) -> Callable[[View], View]:
+def endpoint(
+    bp: Blueprint,
+    method: str,
+    rule: str,
+    *,
+    scope: str,
+    summary: str,
+    operation_id: str,
+    responses: dict[str, Any],
+    errors: tuple[str, ...] = (),
+    body: BodySchema | None = None,
+    query: Any | None = None,
+    path_parameters: tuple[dict[str, Any], ...] = (),
+    common_errors: bool = True,
+    security: list[Any] | None = None,
+) -> Callable[[View], View]:
     """Route the decorated view on ``bp`` and declare its scope and documentation."""
 
     def register(view: View) -> View:
         bp.add_url_rule(rule, view_func=view, methods=[method])
-        ENDPOINTS.append(Endpoint(
-            blueprint=bp.name, name=f"{bp.name}.{view.__name__}", method=method.lower(),
-            path=_openapi_path(f"{bp.url_prefix or ''}{rule}"), scope=scope, summary=summary,
-            operation_id=operation_id, responses=responses, errors=errors, body=body,
-            query=query, path_parameters=path_parameters, common_errors=common_errors,
-            security=security))
+        ENDPOINTS.append(
+            Endpoint(
+                blueprint=bp.name,
+                name=f"{bp.name}.{view.__name__}",
+                method=method.lower(),
+                path=_openapi_path(f"{bp.url_prefix or ''}{rule}"),
+                scope=scope,
+                summary=summary,
+                operation_id=operation_id,
+                responses=responses,
+                errors=errors,
+                body=body,
+                query=query,
+                path_parameters=path_parameters,
+                common_errors=common_errors,
+                security=security,
+            )
+        )
         return view
 
     return register
@@ -83,8 +106,11 @@ def scopes() -> dict[str, str]:
 
 def json_response(schema: Any, description: str, **extra: Any) -> dict[str, Any]:
     """Return an OpenAPI response whose body is JSON of ``schema``."""
-    return {"description": description,
-            "content": {"application/json": {"schema": schema}}, **extra}
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": schema}},
+        **extra,
+    }
 
 
 def problem_response(code: str) -> dict[str, Any]:

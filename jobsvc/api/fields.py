@@ -95,6 +95,7 @@ class BoundedDateTime(fields.AwareDateTime):
         except OverflowError:
             moment = None
         if moment is None or not self.earliest <= moment <= self.latest:
-            raise ValidationError(f"Must be between {self.earliest.isoformat()} and "
-                                  f"{self.latest.isoformat()}.")
+            raise ValidationError(
+                f"Must be between {self.earliest.isoformat()} and {self.latest.isoformat()}."
+            )
         return moment

@@ -13,10 +13,20 @@ from .state import state
 bp = Blueprint("health", __name__)
 
 
-@endpoint(bp, "GET", "/health", scope=OPEN_TO_ALL, summary="Answer 200 when the database answers.",
-          operation_id="health", security=[], common_errors=False,
-          responses={"200": json_response(HealthSchema, "The service and its database answer."),
-                     "503": problem_response("503")})
+@endpoint(
+    bp,
+    "GET",
+    "/health",
+    scope=OPEN_TO_ALL,
+    summary="Answer 200 when the database answers.",
+    operation_id="health",
+    security=[],
+    common_errors=False,
+    responses={
+        "200": json_response(HealthSchema, "The service and its database answer."),
+        "503": problem_response("503"),
+    },
+)
 def health() -> Response:
     """Answer 200 when the database answers, else 503 with the reason."""
     try:

@@ -42,15 +42,19 @@ _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 
 LOCATION_HEADER = {"Location": {"schema": {"type": "string"}, "description": "The job's URL."}}
 JOB_ID_PARAMETER = {
-    "name": "job_id", "in": "path", "required": True,
+    "name": "job_id",
+    "in": "path",
+    "required": True,
     "schema": {"type": "integer", "minimum": 1, "maximum": JOB_ID_MAX},
 }
 _JOB_RESPONSE = {"200": json_response(JobDetailSchema, "The job.")}
 
 
 def _batch_body(max_batch: int) -> dict[str, Any]:
-    return {"allOf": [{"$ref": "#/components/schemas/CreateBatchRequest"}],
-            "properties": {"jobs": {"maxItems": max_batch}}}
+    return {
+        "allOf": [{"$ref": "#/components/schemas/CreateBatchRequest"}],
+        "properties": {"jobs": {"maxItems": max_batch}},
+    }
 
 
 def _store() -> JobStore:
@@ -85,8 +89,12 @@ def _new_job(fields: dict[str, Any]) -> NewJob:
     payload_size = len(payload_json)
     if payload_size > config["JOBSVC_MAX_PAYLOAD_BYTES"]:
         raise ValidationFailed(
-            {"payload": [f"Is {payload_size} bytes as JSON; the limit is "
-                         f"{config['JOBSVC_MAX_PAYLOAD_BYTES']}."]}
+            {
+                "payload": [
+                    f"Is {payload_size} bytes as JSON; the limit is "
+                    f"{config['JOBSVC_MAX_PAYLOAD_BYTES']}."
+                ]
+            }
         )
     if fields["max_attempts"] is None:
         fields["max_attempts"] = config["JOBSVC_MAX_ATTEMPTS"]
@@ -105,10 +113,16 @@ def _body() -> Any:
     return read_json(request, state().services.config["JOBSVC_MAX_JSON_DEPTH"])
 
 
-@endpoint(bp, "POST", "", scope=SCOPE_ENQUEUE, summary="Enqueue one job.",
-          operation_id="createJob", body=CreateJobSchema,
-          responses={"201": json_response(CreatedSchema, "Stored as PENDING.",
-                                          headers=LOCATION_HEADER)})
+@endpoint(
+    bp,
+    "POST",
+    "",
+    scope=SCOPE_ENQUEUE,
+    summary="Enqueue one job.",
+    operation_id="createJob",
+    body=CreateJobSchema,
+    responses={"201": json_response(CreatedSchema, "Stored as PENDING.", headers=LOCATION_HEADER)},
+)
 def create_job() -> Response:
     """Enqueue one job."""
     new_job = _load_job(_body())
@@ -118,19 +132,30 @@ def create_job() -> Response:
     # fifth of the request's own cost. job_id is an int, so the JSON needs no escaping.
     body = f'{{"id":{job_id},"status":"{JobStatus.PENDING.value}"}}\n'
     location = f"{request.script_root}{bp.url_prefix}/{job_id}"
-    return current_app.response_class(body, 201, {"Location": location},
-                                      mimetype="application/json")
+    return current_app.response_class(
+        body, 201, {"Location": location}, mimetype="application/json"
+    )
 
 
-@endpoint(bp, "POST", "/batch", scope=SCOPE_ENQUEUE,
-          summary="Enqueue many jobs in one transaction: all or none.",
-          operation_id="createJobs", body=_batch_body,
-          responses={"201": json_response(CreatedBatchSchema, "All stored.")})
+@endpoint(
+    bp,
+    "POST",
+    "/batch",
+    scope=SCOPE_ENQUEUE,
+    summary="Enqueue many jobs in one transaction: all or none.",
+    operation_id="createJobs",
+    body=_batch_body,
+    responses={"201": json_response(CreatedBatchSchema, "All stored.")},
+)
 def create_jobs() -> tuple[Response, int]:
     """Enqueue many jobs in one transaction: all of them or, on any error, none."""
     body = _body()
-    if type(body) is dict and body.keys() == {"jobs"} and type(body["jobs"]) is list \
-            and None not in body["jobs"]:
+    if (
+        type(body) is dict
+        and body.keys() == {"jobs"}
+        and type(body["jobs"]) is list
+        and None not in body["jobs"]
+    ):
         items = body["jobs"]  # what CreateBatchSchema would return, without a call per item
     else:
         items = _load(_batch, body)["jobs"]
@@ -152,17 +177,33 @@ def create_jobs() -> tuple[Response, int]:
     return jsonify({"jobs": [{"id": job_id, "status": status} for job_id in ids]}), 201
 
 
-@endpoint(bp, "GET", "/<jobid:job_id>", scope=SCOPE_READ, summary="Show one job.",
-          operation_id="getJob", path_parameters=(JOB_ID_PARAMETER,),
-          responses=_JOB_RESPONSE, errors=("404",))
+@endpoint(
+    bp,
+    "GET",
+    "/<jobid:job_id>",
+    scope=SCOPE_READ,
+    summary="Show one job.",
+    operation_id="getJob",
+    path_parameters=(JOB_ID_PARAMETER,),
+    responses=_JOB_RESPONSE,
+    errors=("404",),
+)
 def get_job(job_id: str) -> Response:
     """Show one job."""
     return jsonify(_job_detail.dump(_store().get(_parse_job_id(job_id))))
 
 
-@endpoint(bp, "GET", "", scope=SCOPE_READ, summary="List jobs newest first.",
-          operation_id="listJobs", query=ListQuerySchema, errors=("422",),
-          responses={"200": json_response(JobListSchema, "A page of jobs.")})
+@endpoint(
+    bp,
+    "GET",
+    "",
+    scope=SCOPE_READ,
+    summary="List jobs newest first.",
+    operation_id="listJobs",
+    query=ListQuerySchema,
+    errors=("422",),
+    responses={"200": json_response(JobListSchema, "A page of jobs.")},
+)
 def list_jobs() -> Response:
     """List jobs newest first, filtered by status, queue or type; page with ``before``."""
     query = _load(_list_query, _single_valued_args())
@@ -174,17 +215,33 @@ def list_jobs() -> Response:
     return jsonify({"jobs": _job.dump(records, many=True), "next": next_url})
 
 
-@endpoint(bp, "POST", "/<jobid:job_id>/cancel", scope=SCOPE_ADMIN,
-          summary="Cancel a PENDING or RUNNING job.", operation_id="cancelJob",
-          path_parameters=(JOB_ID_PARAMETER,), responses=_JOB_RESPONSE, errors=("404", "409"))
+@endpoint(
+    bp,
+    "POST",
+    "/<jobid:job_id>/cancel",
+    scope=SCOPE_ADMIN,
+    summary="Cancel a PENDING or RUNNING job.",
+    operation_id="cancelJob",
+    path_parameters=(JOB_ID_PARAMETER,),
+    responses=_JOB_RESPONSE,
+    errors=("404", "409"),
+)
 def cancel_job(job_id: str) -> Response:
     """Cancel a PENDING or RUNNING job."""
     return jsonify(_job_detail.dump(_store().cancel(_parse_job_id(job_id))))
 
 
-@endpoint(bp, "POST", "/<jobid:job_id>/retry", scope=SCOPE_ADMIN,
-          summary="Send a FAILED or CANCELLED job back to PENDING.", operation_id="retryJob",
-          path_parameters=(JOB_ID_PARAMETER,), responses=_JOB_RESPONSE, errors=("404", "409"))
+@endpoint(
+    bp,
+    "POST",
+    "/<jobid:job_id>/retry",
+    scope=SCOPE_ADMIN,
+    summary="Send a FAILED or CANCELLED job back to PENDING.",
+    operation_id="retryJob",
+    path_parameters=(JOB_ID_PARAMETER,),
+    responses=_JOB_RESPONSE,
+    errors=("404", "409"),
+)
 def retry_job(job_id: str) -> Response:
     """Send a FAILED or CANCELLED job back to PENDING with its attempts reset."""
     return jsonify(_job_detail.dump(_store().retry(_parse_job_id(job_id))))

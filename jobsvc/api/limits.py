@@ -20,8 +20,9 @@ MAX_CACHED_QUEUES = 10_000  # clients name queues freely; forget them all past t
 class ReadyCap:
     """Refuses enqueues to a queue that already holds ``max_waiting`` PENDING jobs."""
 
-    def __init__(self, store: JobStore, max_waiting: int,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, store: JobStore, max_waiting: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.store = store
         self.max_waiting = max_waiting
         self.clock = clock
@@ -36,9 +37,12 @@ class ReadyCap:
         counts = {queue: self._count(queue) for queue in adding}
         full = sorted(queue for queue, count in counts.items() if count >= self.max_waiting)
         if full:
-            raise QueueFull(f"queue {full[0]!r} holds {self.max_waiting} or more waiting "
-                            "jobs, its cap; try again later", queue=full[0],
-                            retry_after_seconds=QUEUE_FULL_RETRY_AFTER_SECONDS)
+            raise QueueFull(
+                f"queue {full[0]!r} holds {self.max_waiting} or more waiting "
+                "jobs, its cap; try again later",
+                queue=full[0],
+                retry_after_seconds=QUEUE_FULL_RETRY_AFTER_SECONDS,
+            )
         with self._lock:
             for queue, number in adding.items():
                 count, read_at = self._counts[queue]

@@ -24,8 +24,9 @@ class JobCountCollector:
         self.store = store
 
     def collect(self) -> Iterator[Metric]:
-        gauge = GaugeMetricFamily("jobsvc_jobs", "Jobs by queue and status.",
-                                  labels=["queue", "status"])
+        gauge = GaugeMetricFamily(
+            "jobsvc_jobs", "Jobs by queue and status.", labels=["queue", "status"]
+        )
         counts = self.store.counts()
         queues = sorted({queue for queue, _ in counts}) or ["default"]
         for queue in queues:
@@ -34,10 +35,20 @@ class JobCountCollector:
         yield gauge
 
 
-@endpoint(bp, "GET", "/metrics", scope=SCOPE_READ,
-          summary="Job counts in the Prometheus text format.", operation_id="metrics",
-          responses={"200": {"description": "Prometheus text format.",
-                             "content": {"text/plain": {"schema": {"type": "string"}}}}})
+@endpoint(
+    bp,
+    "GET",
+    "/metrics",
+    scope=SCOPE_READ,
+    summary="Job counts in the Prometheus text format.",
+    operation_id="metrics",
+    responses={
+        "200": {
+            "description": "Prometheus text format.",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    },
+)
 def metrics() -> Response:
     """Expose job counts in the Prometheus text format."""
     registry = CollectorRegistry()

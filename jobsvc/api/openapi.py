@@ -51,16 +51,18 @@ class ProblemSchema(Schema):
 
 def _responses(declared: Endpoint) -> dict[str, Any]:
     responses = dict(declared.responses)
-    codes = [*declared.errors, *(BODY_ERRORS if declared.body is not None else ()),
-             *(COMMON_ERRORS if declared.common_errors else ())]
+    codes = [
+        *declared.errors,
+        *(BODY_ERRORS if declared.body is not None else ()),
+        *(COMMON_ERRORS if declared.common_errors else ()),
+    ]
     for code in codes:
         responses[code] = problem_response(code)
     return responses
 
 
 def _operation(declared: Endpoint, max_batch: int) -> dict[str, Any]:
-    operation: dict[str, Any] = {"summary": declared.summary,
-                                 "operationId": declared.operation_id}
+    operation: dict[str, Any] = {"summary": declared.summary, "operationId": declared.operation_id}
     if declared.security is not None:
         operation["security"] = declared.security
     if declared.query is not None:
@@ -69,15 +71,18 @@ def _operation(declared: Endpoint, max_batch: int) -> dict[str, Any]:
         body = declared.body
         if callable(body) and not isinstance(body, type):
             body = body(max_batch)  # a body whose documented bounds come from the settings
-        operation["requestBody"] = {"required": True,
-                                    "content": {"application/json": {"schema": body}}}
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": body}},
+        }
     operation["responses"] = _responses(declared)
     # apispec resolves schemas in place: give it a copy, never the declaration itself.
     return copy.deepcopy(operation)
 
 
-def _paths(endpoints: list[Endpoint],
-           max_batch: int) -> dict[str, tuple[list[Any], dict[str, Any]]]:
+def _paths(
+    endpoints: list[Endpoint], max_batch: int
+) -> dict[str, tuple[list[Any], dict[str, Any]]]:
     paths: dict[str, tuple[list[Any], dict[str, Any]]] = {}
     for declared in endpoints:
         parameters, operations = paths.setdefault(declared.path, ([], {}))
@@ -91,20 +96,32 @@ def _paths(endpoints: list[Endpoint],
 def build_spec(max_batch: int, job_types: frozenset[str] | None) -> dict[str, Any]:
     """Return the OpenAPI document of this API."""
     plugin = MarshmallowPlugin()
-    spec = APISpec(title="jobsvc", version=API_VERSION, openapi_version=OPENAPI_VERSION,
-                   plugins=[plugin], info={"description": "A job queue as an HTTP service."})
+    spec = APISpec(
+        title="jobsvc",
+        version=API_VERSION,
+        openapi_version=OPENAPI_VERSION,
+        plugins=[plugin],
+        info={"description": "A job queue as an HTTP service."},
+    )
     plugin.map_to_openapi_type(JSONObject, "object", None)
     plugin.converter.add_attribute_function(_pattern)
     spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     spec.components.schema("Problem", schema=ProblemSchema)
     spec.components.schema("CreateJob", schema=CreateJobSchema)
     spec.components.schema("CreateBatchRequest", schema=CreateBatchRequestSchema)
-    for code, description in {**BODY_ERRORS, **COMMON_ERRORS, "404": "No job has this id.",
-                              "409": "The job's state does not allow this."}.items():
-        spec.components.response(f"Problem{code}", {
-            "description": description,
-            "content": {PROBLEM_MIMETYPE: {"schema": "Problem"}},
-        })
+    for code, description in {
+        **BODY_ERRORS,
+        **COMMON_ERRORS,
+        "404": "No job has this id.",
+        "409": "The job's state does not allow this.",
+    }.items():
+        spec.components.response(
+            f"Problem{code}",
+            {
+                "description": description,
+                "content": {PROBLEM_MIMETYPE: {"schema": "Problem"}},
+            },
+        )
     for path, (parameters, operations) in _paths(in_document_order(), max_batch).items():
         spec.path(path=path, operations=operations, parameters=parameters or None)
     document = spec.to_dict()
@@ -113,7 +130,8 @@ def build_spec(max_batch: int, job_types: frozenset[str] | None) -> dict[str, An
     if job_types is not None:
         # With JOBSVC_HANDLERS set the API knows every type it accepts; say so.
         document["components"]["schemas"]["CreateJob"]["properties"]["type"]["enum"] = sorted(
-            job_types)
+            job_types
+        )
     return document
 
 
@@ -136,9 +154,15 @@ def _query_values_are_never_null(parameters: list[dict[str, Any]]) -> None:
             schema["type"] = "string"
 
 
-@endpoint(bp, "GET", "/openapi.json", scope=SCOPE_READ, summary="This document.",
-          operation_id="openapi",
-          responses={"200": json_response({"type": "object"}, "OpenAPI 3 document.")})
+@endpoint(
+    bp,
+    "GET",
+    "/openapi.json",
+    scope=SCOPE_READ,
+    summary="This document.",
+    operation_id="openapi",
+    responses={"200": json_response({"type": "object"}, "OpenAPI 3 document.")},
+)
 def openapi() -> Response:
     """Serve the OpenAPI document (built when the app was)."""
     return jsonify(state().openapi)

@@ -57,8 +57,13 @@ def status_of(error: JobsvcError) -> int:
 
 def problem(status: int, detail: str, **extra: Any) -> Response:
     """Return an ``application/problem+json`` response."""
-    body = {"type": "about:blank", "title": title(status), "status": status, "detail": detail,
-            **extra}
+    body = {
+        "type": "about:blank",
+        "title": title(status),
+        "status": status,
+        "detail": detail,
+        **extra,
+    }
     response = jsonify(body)
     response.status_code = status
     response.mimetype = PROBLEM_MIMETYPE

@@ -28,6 +28,7 @@ def _string_check(field: JobField) -> Check:
         if type(value) is not str or (pattern is not None and not pattern.fullmatch(value)):
             return _UNDECIDED
         return value
+
     return check
 
 
@@ -48,6 +49,7 @@ def _number_check(field: JobField) -> Check:
             return _UNDECIDED
         number = float(value)
         return number if low <= number <= high else _UNDECIDED
+
     return check
 
 
@@ -56,12 +58,17 @@ def _schema_decides(field: JobField) -> Check:
 
 
 _CHECKS: dict[str, Callable[[JobField], Check]] = {
-    "string": _string_check, "object": _object_check, "integer": _integer_check,
-    "number": _number_check, "date-time": _schema_decides,
+    "string": _string_check,
+    "object": _object_check,
+    "integer": _integer_check,
+    "number": _number_check,
+    "date-time": _schema_decides,
 }
 # (name, required, nullable, default field, check) per field, built once.
-_RULES = tuple((field.name, field.required, field.nullable, field, _CHECKS[field.kind](field))
-               for field in ENQUEUE_FIELDS)
+_RULES = tuple(
+    (field.name, field.required, field.nullable, field, _CHECKS[field.kind](field))
+    for field in ENQUEUE_FIELDS
+)
 
 
 def quick_load(item: Any, known_types: frozenset[str] | None) -> dict[str, Any] | None:

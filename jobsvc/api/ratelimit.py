@@ -15,8 +15,9 @@ class RateLimiter:
     Keys are token ids, so memory is bounded by the number of tokens, not by clients.
     """
 
-    def __init__(self, rate_per_second: float, burst: int,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, rate_per_second: float, burst: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.rate_per_second = rate_per_second
         self.burst = burst
         self.clock = clock

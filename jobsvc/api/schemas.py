@@ -23,11 +23,15 @@ LIST_LIMIT_MAX = 500
 
 def _marshmallow_field(field: JobField) -> fields.Field:
     presence: dict[str, Any] = (
-        {"required": True} if field.required else {"load_default": field.default})
+        {"required": True} if field.required else {"load_default": field.default}
+    )
     if field.nullable:
         presence["allow_none"] = True
-    metadata = {key: value for key, value in (("pattern", field.openapi_pattern),
-                                              ("description", field.description)) if value}
+    metadata = {
+        key: value
+        for key, value in (("pattern", field.openapi_pattern), ("description", field.description))
+        if value
+    }
     if metadata:
         presence["metadata"] = metadata
     if field.kind == "string":
@@ -44,8 +48,9 @@ def _marshmallow_field(field: JobField) -> fields.Field:
     raise ValueError(f"no marshmallow field for JSON kind {field.kind!r}")
 
 
-_EnqueueFields = Schema.from_dict({field.name: _marshmallow_field(field)
-                                   for field in ENQUEUE_FIELDS})
+_EnqueueFields = Schema.from_dict(
+    {field.name: _marshmallow_field(field) for field in ENQUEUE_FIELDS}
+)
 
 
 class CreateJobSchema(_EnqueueFields):  # type: ignore[misc,valid-type]
@@ -120,10 +125,14 @@ class ListQuerySchema(Schema):
         unknown = RAISE
 
     status = fields.Enum(JobStatus, by_value=True, load_default=None)
-    queue = StrictString(load_default=None, pattern=QUEUE_NAME_PATTERN,
-                         description=f"Must be 1 to {QUEUE_NAME_MAX} letters, digits or _ . : -")
-    type = StrictString(load_default=None, pattern=TYPE_NAME_PATTERN,
-                        description="Must be a job type name.")
+    queue = StrictString(
+        load_default=None,
+        pattern=QUEUE_NAME_PATTERN,
+        description=f"Must be 1 to {QUEUE_NAME_MAX} letters, digits or _ . : -",
+    )
+    type = StrictString(
+        load_default=None, pattern=TYPE_NAME_PATTERN, description="Must be a job type name."
+    )
     limit = QueryInteger(load_default=50, validate=validate.Range(1, LIST_LIMIT_MAX))
     before = QueryInteger(load_default=None, validate=validate.Range(1, 2**63 - 1))
 
@@ -137,8 +146,9 @@ class ListQuerySchema(Schema):
 class CreateBatchRequestSchema(Schema):
     """The body of ``POST /jobs/batch``, as documented (each item is a ``CreateJob``)."""
 
-    jobs = fields.List(fields.Nested(CreateJobSchema), required=True,
-                       validate=validate.Length(min=1))
+    jobs = fields.List(
+        fields.Nested(CreateJobSchema), required=True, validate=validate.Length(min=1)
+    )
 
 
 class CreatedBatchSchema(Schema):
@@ -151,8 +161,9 @@ class JobListSchema(Schema):
     """A page of ``GET /jobs``."""
 
     jobs = fields.List(fields.Nested(JobSchema), required=True)
-    next = fields.String(required=True, allow_none=True,
-                         metadata={"description": "URL of the next page, or null."})
+    next = fields.String(
+        required=True, allow_none=True, metadata={"description": "URL of the next page, or null."}
+    )
 
 
 class HealthSchema(Schema):

@@ -22,8 +22,25 @@ from .records import (
 from .tokens import TokenNameTaken, TokenStore
 
 __all__ = [
-    "ClaimedJob", "Dialect", "Failed", "JobRecord", "JobStore", "Lease", "LeaseStore", "NewJob",
-    "Outcome", "Released", "Rescued", "Succeeded", "Waker", "configure_engine", "dialect_for",
-    "engine_options", "open_waker", "worker_engine", "TokenNameTaken", "TokenRecord",
+    "ClaimedJob",
+    "Dialect",
+    "Failed",
+    "JobRecord",
+    "JobStore",
+    "Lease",
+    "LeaseStore",
+    "NewJob",
+    "Outcome",
+    "Released",
+    "Rescued",
+    "Succeeded",
+    "Waker",
+    "configure_engine",
+    "dialect_for",
+    "engine_options",
+    "open_waker",
+    "worker_engine",
+    "TokenNameTaken",
+    "TokenRecord",
     "TokenStore",
 ]

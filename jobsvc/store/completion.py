@@ -24,12 +24,20 @@ jobs = Job.__table__
 
 def batch_parameter(outcomes: Sequence[Succeeded]) -> str:
     """Return the JSON document that carries ``outcomes`` into the statement."""
-    return json.dumps([
-        {"job_id": o.lease.job_id, "token": o.lease.token,
-         "result": (o.result_json if o.result_json is not None
-                    else json.dumps(o.result, allow_nan=False))}
-        for o in outcomes
-    ])
+    return json.dumps(
+        [
+            {
+                "job_id": o.lease.job_id,
+                "token": o.lease.token,
+                "result": (
+                    o.result_json
+                    if o.result_json is not None
+                    else json.dumps(o.result, allow_nan=False)
+                ),
+            }
+            for o in outcomes
+        ]
+    )
 
 
 _BATCH_COLUMNS = (("job_id", BigInteger()), ("token", String()), ("result", JSON()))
@@ -40,9 +48,14 @@ def complete_statement(dialect: Dialect) -> Any:
     c = dialect.json_rows("batch", _BATCH_COLUMNS).columns
     return (
         update(jobs)
-        .where(jobs.c.id == c["job_id"], jobs.c.lease_token == c["token"],
-               jobs.c.status == RUNNING)
-        .values(status=DONE, result=c["result"], finished_at=db_now(),
-                updated_at=db_now(), lease_token=null(), lease_expires_at=null())
+        .where(jobs.c.id == c["job_id"], jobs.c.lease_token == c["token"], jobs.c.status == RUNNING)
+        .values(
+            status=DONE,
+            result=c["result"],
+            finished_at=db_now(),
+            updated_at=db_now(),
+            lease_token=null(),
+            lease_expires_at=null(),
+        )
         .returning(jobs.c.id)
     )

@@ -38,8 +38,9 @@ class DriverStatement:
         execution (the dialect's own, such as SQLite's ``OFFSET 0``, are kept)."""
         compiled = statement.compile(dialect=dialect)
         names = tuple(compiled.positiontup) if compiled.positional else None
-        fixed = {name: bind.value for bind, name in compiled.bind_names.items()
-                 if not bind.required}
+        fixed = {
+            name: bind.value for bind, name in compiled.bind_names.items() if not bind.required
+        }
         for name, value in fixed.items():
             # The driver gets these as they are, without SQLAlchemy's type processing: plain
             # values only (an Enum or a datetime would need it; write those as literals).
@@ -51,12 +52,14 @@ class DriverStatement:
         if self.positional_names is None:
             return {**self.fixed, **values} if self.fixed else values
         fixed = self.fixed
-        return tuple(values[name] if name in values else fixed[name]
-                     for name in self.positional_names)
+        return tuple(
+            values[name] if name in values else fixed[name] for name in self.positional_names
+        )
 
 
-def fetch_all_autocommit(engine: Engine, dialect: Dialect, statement: DriverStatement,
-                         values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+def fetch_all_autocommit(
+    engine: Engine, dialect: Dialect, statement: DriverStatement, values: Mapping[str, Any]
+) -> list[tuple[Any, ...]]:
     """Run ``statement`` as its own transaction on a pooled connection; return its rows.
 
     Only ``Executor.run_one`` calls this, holding the dialect's writer lock.
@@ -86,12 +89,19 @@ def fetch_all_autocommit(engine: Engine, dialect: Dialect, statement: DriverStat
         _give_back(pooled, dialect, driver)
 
 
-def _wrapped(exc: Exception, statement: DriverStatement, driver: SQLAlchemyDialect, *,
-             lost: bool) -> DBAPIError:
+def _wrapped(
+    exc: Exception, statement: DriverStatement, driver: SQLAlchemyDialect, *, lost: bool
+) -> DBAPIError:
     # SQLAlchemy's own class for the driver's error (OperationalError, IntegrityError...).
-    return DBAPIError.instance(statement.sql, None, exc, driver.loaded_dbapi.Error,
-                               hide_parameters=True, connection_invalidated=lost,
-                               dialect=driver)
+    return DBAPIError.instance(
+        statement.sql,
+        None,
+        exc,
+        driver.loaded_dbapi.Error,
+        hide_parameters=True,
+        connection_invalidated=lost,
+        dialect=driver,
+    )
 
 
 def _give_back(pooled: Any, dialect: Dialect, driver: SQLAlchemyDialect) -> None:

@@ -40,8 +40,9 @@ class Transaction:
     def execute(self, statement: Any, values: Values = None) -> CursorResult[Any]:
         """Run ``statement`` in this transaction and return its result."""
         if isinstance(statement, DriverStatement):
-            return self.connection.exec_driver_sql(statement.sql,
-                                                   statement.parameters(values or {}))
+            return self.connection.exec_driver_sql(
+                statement.sql, statement.parameters(values or {})
+            )
         return self.connection.execute(statement, values)
 
     def run(self, statement: Any, values: Values = None) -> list[Any]:

@@ -27,8 +27,12 @@ jobs = Job.__table__
 # column's own type (the dialect knows how a JSON or a timestamp column travels as JSON).
 _BATCH_COLUMNS = tuple((field.name, jobs.c[field.name].type) for field in ENQUEUE_FIELDS)
 # What the row gets that no client sets: times from the database's clock, a fresh state.
-_SERVER_SET = {"created_at": db_now(), "updated_at": db_now(), "status": PENDING,
-               "attempts": literal_column("0")}
+_SERVER_SET = {
+    "created_at": db_now(),
+    "updated_at": db_now(),
+    "status": PENDING,
+    "attempts": literal_column("0"),
+}
 
 
 def batch_parameter(new_jobs: Sequence[NewJob]) -> str:

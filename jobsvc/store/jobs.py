@@ -22,6 +22,7 @@ CANCELLABLE = (JobStatus.PENDING, JobStatus.RUNNING)
 RETRYABLE = (JobStatus.FAILED, JobStatus.CANCELLED)
 _RECORD_COLUMNS = [jobs.c[field.name] for field in fields(JobRecord)]
 
+
 def _record(row: Row[Any]) -> JobRecord:
     return JobRecord(**row._mapping)
 

@@ -56,8 +56,9 @@ def _claim_statement(queue_count: int | None) -> Any:
         .with_for_update(skip_locked=True)
     )
     if queue_count is not None:
-        ready = ready.where(jobs.c.queue.in_(
-            [bindparam(f"queue_{index}") for index in range(queue_count)]))
+        ready = ready.where(
+            jobs.c.queue.in_([bindparam(f"queue_{index}") for index in range(queue_count)])
+        )
     return (
         update(jobs)
         .where(jobs.c.id.in_(ready.scalar_subquery()))
@@ -72,9 +73,17 @@ def _claim_statement(queue_count: int | None) -> Any:
         )
         # In ClaimedJob's field order, then the sort keys; run_at raw (a datetime on
         # PostgreSQL, epoch seconds on SQLite): it is only compared, never shown.
-        .returning(jobs.c.id, jobs.c.type, jobs.c.queue, jobs.c.payload, jobs.c.attempts,
-                   jobs.c.max_attempts, jobs.c.timeout_seconds, jobs.c.priority,
-                   type_coerce(jobs.c.run_at, NullType()))
+        .returning(
+            jobs.c.id,
+            jobs.c.type,
+            jobs.c.queue,
+            jobs.c.payload,
+            jobs.c.attempts,
+            jobs.c.max_attempts,
+            jobs.c.timeout_seconds,
+            jobs.c.priority,
+            type_coerce(jobs.c.run_at, NullType()),
+        )
     )
 
 
@@ -113,8 +122,12 @@ class LeaseStore:
         if limit < 1:
             return []
         token = uuid.uuid4().hex  # one per claim: (id, token) names exactly one attempt
-        params: dict[str, Any] = {"limit": limit, "claim_token": token,
-                                  "claim_worker": worker_id, "lease": lease_seconds}
+        params: dict[str, Any] = {
+            "limit": limit,
+            "claim_token": token,
+            "claim_worker": worker_id,
+            "lease": lease_seconds,
+        }
         if queues is not None:
             params.update((f"queue_{index}", name) for index, name in enumerate(queues))
         # One statement in autocommit, on the driver: the worker's hottest round trip, where
@@ -125,9 +138,15 @@ class LeaseStore:
         rows.sort(key=_AGE)
         rows.sort(key=_PRIORITY, reverse=True)
         decode = self._sql.dialect.decode_json
-        return [ClaimedJob(*row[:_PAYLOAD], decode(row[_PAYLOAD]),
-                           *row[_PAYLOAD + 1:_JOB_FIELDS], lease_token=token)
-                for row in rows]
+        return [
+            ClaimedJob(
+                *row[:_PAYLOAD],
+                decode(row[_PAYLOAD]),
+                *row[_PAYLOAD + 1 : _JOB_FIELDS],
+                lease_token=token,
+            )
+            for row in rows
+        ]
 
     def _claim_sql(self, queues: Sequence[str] | None) -> DriverStatement:
         key = None if queues is None else len(queues)
@@ -145,10 +164,12 @@ class LeaseStore:
         pairs = [(lease.job_id, lease.token) for lease in leases]
         statement = (
             update(jobs)
-            .where(jobs.c.status == JobStatus.RUNNING,
-                   tuple_(jobs.c.id, jobs.c.lease_token).in_(pairs))
-            .values(lease_expires_at=db_now_plus(bindparam("lease", lease_seconds)),
-                    updated_at=db_now())
+            .where(
+                jobs.c.status == JobStatus.RUNNING, tuple_(jobs.c.id, jobs.c.lease_token).in_(pairs)
+            )
+            .values(
+                lease_expires_at=db_now_plus(bindparam("lease", lease_seconds)), updated_at=db_now()
+            )
             .returning(jobs.c.id)
         )
         kept = {row[0] for row in self._sql.run_one(statement)}
@@ -178,8 +199,9 @@ class LeaseStore:
             self._sql.dialect.notify(transaction, released_queues)
         return lost
 
-    def _complete_successes(self, run: Callable[[Any, Any], list[Any]],
-                            succeeded: Sequence[Succeeded]) -> list[int]:
+    def _complete_successes(
+        self, run: Callable[[Any, Any], list[Any]], succeeded: Sequence[Succeeded]
+    ) -> list[int]:
         """Mark ``succeeded`` DONE with ``run`` (alone or in a transaction); return the lost."""
         rows = run(self._complete, {"batch": batch_parameter(succeeded)})
         return _lost_successes(succeeded, {row[0] for row in rows})
@@ -188,16 +210,22 @@ class LeaseStore:
         statement = update(jobs).where(_fenced(outcome.lease)).returning(jobs.c.queue)
         if isinstance(outcome, Released):
             # Shutdown interrupted the attempt; it is not the job's fault, so it does not count.
-            return statement.values(status=JobStatus.PENDING, attempts=jobs.c.attempts - 1,
-                                    run_at=db_now(), updated_at=db_now(), **_CLEAR_LEASE)
+            return statement.values(
+                status=JobStatus.PENDING,
+                attempts=jobs.c.attempts - 1,
+                run_at=db_now(),
+                updated_at=db_now(),
+                **_CLEAR_LEASE,
+            )
         return statement.values(**self._failure_changes(outcome))
 
     def _failure_changes(self, failure: Failed) -> dict[str, Any]:
         changes: dict[str, Any] = {
             "last_error": _storable_text(failure.message)[:ERROR_MESSAGE_MAX],
             "error_type": _storable_text(failure.error_type),
-            "error_traceback": (None if failure.traceback is None
-                                else _storable_text(failure.traceback)),
+            "error_traceback": (
+                None if failure.traceback is None else _storable_text(failure.traceback)
+            ),
             "updated_at": db_now(),
             **_CLEAR_LEASE,
         }
@@ -205,16 +233,20 @@ class LeaseStore:
             changes.update(status=JobStatus.FAILED, finished_at=db_now())
         else:
             delay = self.retry_policy.delay(failure.attempt)
-            changes.update(status=JobStatus.PENDING,
-                           run_at=db_now_plus(bindparam("delay", delay)))
+            changes.update(status=JobStatus.PENDING, run_at=db_now_plus(bindparam("delay", delay)))
         return changes
 
     @translate_errors
     def rescue_expired(self) -> list[Rescued]:
         """Send RUNNING jobs whose lease expired back through the retry rule (attempt counts)."""
         expired = (
-            select(jobs.c.id, jobs.c.attempts, jobs.c.max_attempts, jobs.c.lease_token,
-                   jobs.c.locked_by)
+            select(
+                jobs.c.id,
+                jobs.c.attempts,
+                jobs.c.max_attempts,
+                jobs.c.lease_token,
+                jobs.c.locked_by,
+            )
             .where(jobs.c.status == RUNNING, jobs.c.lease_expires_at < db_now())
             .order_by(jobs.c.lease_expires_at)
             .limit(RESCUE_BATCH)
@@ -227,8 +259,12 @@ class LeaseStore:
         return rescued
 
     def _rescue_one(self, transaction: Transaction, row: Any) -> Rescued:
-        failure = outcomes.lease_expired(Lease(row.id, row.lease_token), attempt=row.attempts,
-                                         max_attempts=row.max_attempts, locked_by=row.locked_by)
+        failure = outcomes.lease_expired(
+            Lease(row.id, row.lease_token),
+            attempt=row.attempts,
+            max_attempts=row.max_attempts,
+            locked_by=row.locked_by,
+        )
         changes = self._failure_changes(failure)
         transaction.execute(update(jobs).where(_fenced(failure.lease)).values(**changes))
         return outcomes.rescued(failure, changes["status"])

@@ -74,38 +74,62 @@ def succeeded(job: ClaimedJob, result: Any, result_json: str | None = None) -> S
     return Succeeded(job.lease, result, result_json)
 
 
-def failed(job: ClaimedJob, exc: BaseException, *, permanent: bool, traceback_limit: int,
-           with_traceback: bool = True) -> Failed:
+def failed(
+    job: ClaimedJob,
+    exc: BaseException,
+    *,
+    permanent: bool,
+    traceback_limit: int,
+    with_traceback: bool = True,
+) -> Failed:
     """The attempt of ``job`` raised ``exc``; keep at most ``traceback_limit`` of its trace."""
     error_type = type(exc).__name__
     message = f"{error_type}: {exc}" if str(exc) else error_type
     trace = "".join(tracebacks.format_exception(exc)) if with_traceback else None
-    return Failed(lease=job.lease, attempt=job.attempt, max_attempts=job.max_attempts,
-                  message=message, error_type=error_type,
-                  traceback=_bounded(trace, traceback_limit) if trace else None,
-                  permanent=permanent)
+    return Failed(
+        lease=job.lease,
+        attempt=job.attempt,
+        max_attempts=job.max_attempts,
+        message=message,
+        error_type=error_type,
+        traceback=_bounded(trace, traceback_limit) if trace else None,
+        permanent=permanent,
+    )
 
 
 def timed_out(job: ClaimedJob) -> Failed:
     """The attempt of ``job`` ran past its ``timeout_seconds``; it may be retried."""
-    return Failed(lease=job.lease, attempt=job.attempt, max_attempts=job.max_attempts,
-                  message=f"{TIMED_OUT}: the job ran past its timeout of {job.timeout_seconds}s",
-                  error_type=TIMED_OUT)
+    return Failed(
+        lease=job.lease,
+        attempt=job.attempt,
+        max_attempts=job.max_attempts,
+        message=f"{TIMED_OUT}: the job ran past its timeout of {job.timeout_seconds}s",
+        error_type=TIMED_OUT,
+    )
 
 
 def not_json(job: ClaimedJob, exc: Exception) -> Failed:
     """The attempt of ``job`` returned a result JSON cannot encode (``exc``): fail it for good."""
-    return failed(job, TypeError(f"the handler's result is not JSON: {exc}"), permanent=True,
-                  traceback_limit=0, with_traceback=False)
+    return failed(
+        job,
+        TypeError(f"the handler's result is not JSON: {exc}"),
+        permanent=True,
+        traceback_limit=0,
+        with_traceback=False,
+    )
 
 
 def unknown_type(job: ClaimedJob, known: Iterable[str]) -> Failed:
     """No handler is registered for ``job``'s type on this worker: fail it for good."""
     names = ", ".join(sorted(known)) or "none"
-    return Failed(lease=job.lease, attempt=job.attempt, max_attempts=job.max_attempts,
-                  message=f"no handler is registered for job type {job.type!r} "
-                          f"(this worker knows: {names})",
-                  error_type=UNKNOWN_TYPE, permanent=True)
+    return Failed(
+        lease=job.lease,
+        attempt=job.attempt,
+        max_attempts=job.max_attempts,
+        message=f"no handler is registered for job type {job.type!r} (this worker knows: {names})",
+        error_type=UNKNOWN_TYPE,
+        permanent=True,
+    )
 
 
 def released(job: ClaimedJob) -> Released:
@@ -115,9 +139,14 @@ def released(job: ClaimedJob) -> Released:
 
 def not_stored(refused: Outcome, attempt: int, exc: BaseException) -> Failed:
     """The database refused ``refused`` (``exc``): fail the job for good in its place."""
-    return Failed(lease=refused.lease, attempt=attempt, max_attempts=attempt,
-                  error_type=NOT_STORED,
-                  message=f"the database refused the attempt's outcome: {exc}", permanent=True)
+    return Failed(
+        lease=refused.lease,
+        attempt=attempt,
+        max_attempts=attempt,
+        error_type=NOT_STORED,
+        message=f"the database refused the attempt's outcome: {exc}",
+        permanent=True,
+    )
 
 
 def is_not_stored(outcome: Outcome) -> bool:
@@ -125,13 +154,18 @@ def is_not_stored(outcome: Outcome) -> bool:
     return isinstance(outcome, Failed) and outcome.error_type == NOT_STORED
 
 
-def lease_expired(lease: Lease, *, attempt: int, max_attempts: int,
-                  locked_by: str | None) -> Failed:
+def lease_expired(
+    lease: Lease, *, attempt: int, max_attempts: int, locked_by: str | None
+) -> Failed:
     """The worker ``locked_by`` stopped renewing ``lease``: the attempt counts as failed."""
-    return Failed(lease=lease, attempt=attempt, max_attempts=max_attempts,
-                  message=f"lease expired: worker {locked_by} stopped heartbeating "
-                          "(it died, hung or lost the database)",
-                  error_type=LEASE_EXPIRED)
+    return Failed(
+        lease=lease,
+        attempt=attempt,
+        max_attempts=max_attempts,
+        message=f"lease expired: worker {locked_by} stopped heartbeating "
+        "(it died, hung or lost the database)",
+        error_type=LEASE_EXPIRED,
+    )
 
 
 def rescued(failure: Failed, status: JobStatus) -> Rescued:

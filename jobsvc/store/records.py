@@ -11,8 +11,18 @@ from ..models import JobStatus
 from .outcomes import Failed, Outcome, Released, Rescued, Succeeded
 
 # The outcome kinds live in .outcomes; importing them from here still works.
-__all__ = ["ClaimedJob", "Failed", "JobRecord", "Lease", "NewJob", "Outcome", "Released",
-           "Rescued", "Succeeded", "TokenRecord"]
+__all__ = [
+    "ClaimedJob",
+    "Failed",
+    "JobRecord",
+    "Lease",
+    "NewJob",
+    "Outcome",
+    "Released",
+    "Rescued",
+    "Succeeded",
+    "TokenRecord",
+]
 
 
 def _new_job_fields() -> list[tuple[str, Any, Any]]:

@@ -16,14 +16,18 @@ from .records import TokenRecord
 
 tokens = ApiToken.__table__
 
-_COLUMNS = (tokens.c.id, tokens.c.name, tokens.c.token_hash, tokens.c.scopes,
-            tokens.c.created_at)
+_COLUMNS = (tokens.c.id, tokens.c.name, tokens.c.token_hash, tokens.c.scopes, tokens.c.created_at)
 _LIVE = tokens.c.revoked_at.is_(None)
 
 
 def _record(row: Row[Any]) -> TokenRecord:
-    return TokenRecord(id=row.id, name=row.name, token_hash=row.token_hash,
-                       scopes=frozenset(row.scopes.split(",")), created_at=row.created_at)
+    return TokenRecord(
+        id=row.id,
+        name=row.name,
+        token_hash=row.token_hash,
+        scopes=frozenset(row.scopes.split(",")),
+        created_at=row.created_at,
+    )
 
 
 class TokenStore:
@@ -36,8 +40,11 @@ class TokenStore:
     @translate_errors
     def create(self, name: str, token_hash: str, scopes: str) -> TokenRecord:
         """Store a live token's hash under ``name``."""
-        statement = insert(tokens).values(name=name, token_hash=token_hash, scopes=scopes,
-                                          created_at=db_now()).returning(*_COLUMNS)
+        statement = (
+            insert(tokens)
+            .values(name=name, token_hash=token_hash, scopes=scopes, created_at=db_now())
+            .returning(*_COLUMNS)
+        )
         try:
             with self._sql.write() as transaction:
                 return _record(transaction.execute(statement).one())

@@ -23,14 +23,26 @@ JOB_STATUSES = ("PENDING", "RUNNING", "DONE", "FAILED", "CANCELLED")
 def upgrade() -> None:
     op.create_table(
         "jobs",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True,
-                  autoincrement=True),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            primary_key=True,
+            autoincrement=True,
+        ),
         sa.Column("type", sa.String(128), nullable=False),
         sa.Column("queue", sa.String(64), nullable=False),
         sa.Column("priority", sa.Integer(), nullable=False),
-        sa.Column("status", sa.Enum(*JOB_STATUSES, native_enum=False, length=16,
-                                    name="job_status", create_constraint=True),
-                  nullable=False),
+        sa.Column(
+            "status",
+            sa.Enum(
+                *JOB_STATUSES,
+                native_enum=False,
+                length=16,
+                name="job_status",
+                create_constraint=True,
+            ),
+            nullable=False,
+        ),
         sa.Column("payload", sa.JSON(), nullable=False),
         sa.Column("result", sa.JSON(), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
@@ -50,11 +62,20 @@ def upgrade() -> None:
     )
     pending = sa.text("status = 'PENDING'")
     running = sa.text("status = 'RUNNING'")
-    op.create_index("ix_jobs_ready", "jobs",
-                    ["queue", sa.text("priority DESC"), "run_at", "id"],
-                    postgresql_where=pending, sqlite_where=pending)
-    op.create_index("ix_jobs_lease", "jobs", ["lease_expires_at"],
-                    postgresql_where=running, sqlite_where=running)
+    op.create_index(
+        "ix_jobs_ready",
+        "jobs",
+        ["queue", sa.text("priority DESC"), "run_at", "id"],
+        postgresql_where=pending,
+        sqlite_where=pending,
+    )
+    op.create_index(
+        "ix_jobs_lease",
+        "jobs",
+        ["lease_expires_at"],
+        postgresql_where=running,
+        sqlite_where=running,
+    )
     op.create_index("ix_jobs_status_id", "jobs", ["status", "id"])
 
 

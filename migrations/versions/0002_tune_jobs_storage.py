@@ -52,8 +52,13 @@ STORAGE = {
 
 def upgrade() -> None:
     pending = sa.text("status = 'PENDING'")
-    op.create_index("ix_jobs_ready_any_queue", "jobs", [sa.text("priority DESC"), "run_at", "id"],
-                    postgresql_where=pending, sqlite_where=pending)
+    op.create_index(
+        "ix_jobs_ready_any_queue",
+        "jobs",
+        [sa.text("priority DESC"), "run_at", "id"],
+        postgresql_where=pending,
+        sqlite_where=pending,
+    )
     if op.get_bind().dialect.name != "postgresql":
         return
     settings = ", ".join(f"{name} = {value}" for name, value in STORAGE.items())

@@ -29,8 +29,14 @@ def upgrade() -> None:
         sa.Column("revoked_at", UTCDateTime(), nullable=True),
     )
     live = sa.text("revoked_at IS NULL")
-    op.create_index("ux_api_tokens_live_name", "api_tokens", ["name"], unique=True,
-                    postgresql_where=live, sqlite_where=live)
+    op.create_index(
+        "ux_api_tokens_live_name",
+        "api_tokens",
+        ["name"],
+        unique=True,
+        postgresql_where=live,
+        sqlite_where=live,
+    )
 
 
 def downgrade() -> None:

@@ -13,9 +13,14 @@ JOB = {"type": "test.echo", "payload": {"n": 1}}
 
 
 def _flask(service, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "flask", "--app", "jobsvc", "jobs", "token",
-                           *args], cwd=REPO, env=service.env, capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "jobsvc", "jobs", "token", *args],
+        cwd=REPO,
+        env=service.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_cli_token_opens_the_api_and_its_revocation_closes_it_at_once(service):
@@ -28,8 +33,10 @@ def test_cli_token_opens_the_api_and_its_revocation_closes_it_at_once(service):
     # The token lookup is never cached; "do tokens exist" is, for at most a second.
     response = requests.post(f"{base}/jobs", json=JOB, headers=auth, timeout=10)
     assert response.status_code == 201, response.text
-    assert requests.get(f"{base}/jobs/{response.json()['id']}", headers=auth,
-                        timeout=10).status_code == 200
+    assert (
+        requests.get(f"{base}/jobs/{response.json()['id']}", headers=auth, timeout=10).status_code
+        == 200
+    )
     assert requests.get(f"{base}/health", timeout=10).status_code == 200
     revoked = _flask(service, "revoke", "e2e")
     assert revoked.returncode == 0, revoked.stderr

@@ -37,9 +37,26 @@ class RecordingTransport(httpx.HTTPTransport):
 
 def _create_token(service, scopes: str) -> str:
     created = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "jobsvc", "jobs", "token", "create",
-         "--name", f"client-{scopes.replace(',', '-')}", "--scopes", scopes],
-        cwd=REPO, env=service.env, capture_output=True, text=True, timeout=60)
+        [
+            sys.executable,
+            "-m",
+            "flask",
+            "--app",
+            "jobsvc",
+            "jobs",
+            "token",
+            "create",
+            "--name",
+            f"client-{scopes.replace(',', '-')}",
+            "--scopes",
+            scopes,
+        ],
+        cwd=REPO,
+        env=service.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert created.returncode == 0, created.stderr
     return created.stdout.strip().splitlines()[-1]
 
@@ -86,8 +103,12 @@ def test_a_client_without_the_token_is_refused_and_one_with_it_served(service):
 def test_list_iterates_over_every_page_newest_first(service):
     base = service.start_api()
     with Client(base) as client:
-        ids = [job["id"] for job in client.enqueue_many(
-            [job_body("test.echo", {"i": i}, queue="listed") for i in range(7)])]
+        ids = [
+            job["id"]
+            for job in client.enqueue_many(
+                [job_body("test.echo", {"i": i}, queue="listed") for i in range(7)]
+            )
+        ]
         listed = [job["id"] for job in client.list(queue="listed", page_size=3)]
     assert listed == sorted(ids, reverse=True)
 
@@ -129,8 +150,9 @@ def test_the_async_client_has_the_same_methods(service):
         async with AsyncClient(base) as client:
             created = await client.enqueue("test.echo", {"n": 5})
             done = await client.wait(created["id"], timeout=30)
-            batch = await client.enqueue_many([job_body("test.sleep", {"seconds": 30},
-                                                        queue="slow")])
+            batch = await client.enqueue_many(
+                [job_body("test.sleep", {"seconds": 30}, queue="slow")]
+            )
             cancelled = await client.cancel(batch[0]["id"])
             listed = [job["id"] async for job in client.list(page_size=1)]
             return done, listed, cancelled

@@ -40,11 +40,17 @@ def test_systemd_unit_verifies_clean(unit, tmp_path):
     # The units name /opt/jobsvc/venv; verify checks that every command exists, so point them at
     # this test's own virtualenv.
     rendered = tmp_path / unit
-    rendered.write_text((DEPLOY / "systemd" / unit).read_text().replace("/opt/jobsvc/venv",
-                                                                        str(VENV)))
+    rendered.write_text(
+        (DEPLOY / "systemd" / unit).read_text().replace("/opt/jobsvc/venv", str(VENV))
+    )
     name = unit.replace("@.", "@default.")
-    run = subprocess.run(["systemd-analyze", "verify", name], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        ["systemd-analyze", "verify", name],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 0 and not run.stderr.strip(), run.stderr
 
 
@@ -76,19 +82,30 @@ serverurl=unix://{tmp_path}/supervisor.sock
 [include]
 files={DEPLOY / "supervisor" / "jobsvc.conf"}
 """)
-        self.env = {**os.environ, "JOBSVC_HOME": str(REPO), "JOBSVC_VENV": str(VENV),
-                    "JOBSVC_PORT": str(port), "JOBSVC_LOG_DIR": str(tmp_path),
-                    "DATABASE_URL": database_url, "JOBSVC_HANDLERS": "tests.handlers",
-                    "PYTHONPATH": str(REPO), "JOBSVC_HEARTBEAT_SECONDS": "0.5",
-                    "JOBSVC_LEASE_SECONDS": "3"}
+        self.env = {
+            **os.environ,
+            "JOBSVC_HOME": str(REPO),
+            "JOBSVC_VENV": str(VENV),
+            "JOBSVC_PORT": str(port),
+            "JOBSVC_LOG_DIR": str(tmp_path),
+            "DATABASE_URL": database_url,
+            "JOBSVC_HANDLERS": "tests.handlers",
+            "PYTHONPATH": str(REPO),
+            "JOBSVC_HEARTBEAT_SECONDS": "0.5",
+            "JOBSVC_LEASE_SECONDS": "3",
+        }
 
     def start(self) -> None:
-        subprocess.run(["supervisord", "-c", str(self.conf)], env=self.env, check=True,
-                       timeout=30)
+        subprocess.run(["supervisord", "-c", str(self.conf)], env=self.env, check=True, timeout=30)
 
     def ctl(self, *args: str) -> str:
-        run = subprocess.run(["supervisorctl", "-c", str(self.conf), *args], env=self.env,
-                             capture_output=True, text=True, timeout=120)
+        run = subprocess.run(
+            ["supervisorctl", "-c", str(self.conf), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         return run.stdout
 
     def pids(self) -> dict[str, int]:
@@ -121,7 +138,8 @@ def _wait_for(condition, timeout: float, what: str):
 
 @_needs("supervisord", "supervisor")
 def test_supervisord_runs_the_api_and_two_workers_restarts_a_killed_one_and_drains(
-        database_url, tmp_path):
+    database_url, tmp_path
+):
     port = free_port()
     supervisor = Supervisor(tmp_path, database_url, port)
     supervisor.start()
@@ -131,13 +149,20 @@ def test_supervisord_runs_the_api_and_two_workers_restarts_a_killed_one_and_drai
         _wait_for(lambda: _healthy(base), 30, "the API to answer")
         victim = "jobsvc-worker:jobsvc-worker-0"
         os.kill(pids[victim], signal.SIGKILL)
-        _wait_for(lambda: supervisor.pids().get(victim) not in (None, pids[victim]), 60,
-                  "supervisord to restart the killed worker")
-        job = requests.post(f"{base}/jobs", json={"type": "test.sleep",
-                                                   "payload": {"seconds": 1.5}}, timeout=10)
+        _wait_for(
+            lambda: supervisor.pids().get(victim) not in (None, pids[victim]),
+            60,
+            "supervisord to restart the killed worker",
+        )
+        job = requests.post(
+            f"{base}/jobs", json={"type": "test.sleep", "payload": {"seconds": 1.5}}, timeout=10
+        )
         job_url = f"{base}/jobs/{job.json()['id']}"
-        _wait_for(lambda: requests.get(job_url, timeout=10).json()["status"] == "RUNNING", 30,
-                  "a worker to start the job")
+        _wait_for(
+            lambda: requests.get(job_url, timeout=10).json()["status"] == "RUNNING",
+            30,
+            "a worker to start the job",
+        )
         stopped = supervisor.ctl("stop", "jobsvc-worker:*")
         assert stopped.count("stopped") == 2, stopped
         assert requests.get(job_url, timeout=10).json()["status"] == "DONE"  # drained, not cut

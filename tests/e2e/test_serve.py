@@ -28,8 +28,9 @@ def serve(service) -> Iterator[callable]:
 
     def start(*flags: str) -> tuple[str, subprocess.Popen[bytes]]:
         port = free_port()
-        child = service._spawn([sys.executable, "-m", "jobsvc.serve", "--port", str(port),
-                                *flags], "serve")
+        child = service._spawn(
+            [sys.executable, "-m", "jobsvc.serve", "--port", str(port), *flags], "serve"
+        )
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
@@ -72,8 +73,7 @@ def test_slow_and_idle_clients_do_not_lock_out_a_normal_one(serve):
         for sock in held[:SLOW_CLIENTS]:  # a byte more, as a slow client would
             sock.sendall(b"X")
         health, health_seconds = _timed(lambda: requests.get(f"{base}/health", timeout=10))
-        created, post_seconds = _timed(lambda: requests.post(f"{base}/jobs", json=JOB,
-                                                             timeout=10))
+        created, post_seconds = _timed(lambda: requests.post(f"{base}/jobs", json=JOB, timeout=10))
     finally:
         for sock in held:
             sock.close()
@@ -98,8 +98,10 @@ def test_a_300_mb_body_is_refused_without_being_spooled(serve):
     port = int(base.rsplit(":", 1)[1])
     sock = _connect(port)
     try:
-        sock.sendall(b"POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                     b"Content-Length: 300000000\r\n\r\n[")
+        sock.sendall(
+            b"POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 300000000\r\n\r\n["
+        )
         # Refused from the Content-Length alone: the answer comes before the body is sent.
         answer = sock.recv(4096)
     finally:
@@ -121,7 +123,12 @@ def test_forwarded_for_is_believed_only_from_the_trusted_proxy(serve):
 
 
 def test_bad_flags_stop_it_with_a_message_naming_the_flag():
-    run = subprocess.run([sys.executable, "-m", "jobsvc.serve", "--threads", "0"], cwd=REPO,
-                         capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-m", "jobsvc.serve", "--threads", "0"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 2
     assert "--threads must be at least 1" in run.stderr

@@ -27,15 +27,17 @@ def _epoch(stamp: str) -> float:
 
 
 def _starts(service, job_id: int | None = None) -> list[dict]:
-    return [e for e in service.executions()
-            if e["event"] == "start" and job_id in (None, e["job_id"])]
+    return [
+        e for e in service.executions() if e["event"] == "start" and job_id in (None, e["job_id"])
+    ]
 
 
 def test_seed_example_runs_from_post_to_done(service):
     service.start_api()
     service.start_worker()
-    job_id = service.post({"type": "test.echo",
-                           "payload": {"user_id": "123", "range": "last_week"}})
+    job_id = service.post(
+        {"type": "test.echo", "payload": {"user_id": "123", "range": "last_week"}}
+    )
     (job,) = service.wait_terminal([job_id])
     assert job["status"] == "DONE"
     assert job["attempts"] == 1
@@ -45,10 +47,10 @@ def test_seed_example_runs_from_post_to_done(service):
 
 def test_retries_follow_the_backoff_rule_until_done(service):
     service.start_api()
-    service.start_worker(JOBSVC_RETRY_BASE_SECONDS=str(RETRY_BASE_SECONDS),
-                         JOBSVC_RETRY_MAX_SECONDS="10")
-    job_id = service.post({"type": "test.flaky", "payload": {"succeed_on": 3},
-                           "max_attempts": 3})
+    service.start_worker(
+        JOBSVC_RETRY_BASE_SECONDS=str(RETRY_BASE_SECONDS), JOBSVC_RETRY_MAX_SECONDS="10"
+    )
+    job_id = service.post({"type": "test.flaky", "payload": {"succeed_on": 3}, "max_attempts": 3})
     scheduled = _watch_retry_schedules(service, job_id)
     (job,) = service.wait_terminal([job_id])
     assert job["status"] == "DONE" and job["attempts"] == 3
@@ -137,10 +139,13 @@ def test_two_workers_drain_500_jobs_each_exactly_once(service):
     service.start_worker("--concurrency", "4")
     # Both must be serving before the jobs arrive: one worker alone drains 500 no-op jobs
     # faster than a second process starts.
-    wait_until(lambda: all(" started: " in service.log(name) for name in ("worker1", "worker2")),
-               message="the workers did not start")
-    body = {"jobs": [{"type": "test.echo", "payload": {"i": i}, "max_attempts": 1}
-                     for i in range(500)]}
+    wait_until(
+        lambda: all(" started: " in service.log(name) for name in ("worker1", "worker2")),
+        message="the workers did not start",
+    )
+    body = {
+        "jobs": [{"type": "test.echo", "payload": {"i": i}, "max_attempts": 1} for i in range(500)]
+    }
     response = requests.post(f"{base_url}/jobs/batch", json=body, timeout=30)
     assert response.status_code == 201
     ids = [job["id"] for job in response.json()["jobs"]]

@@ -85,8 +85,11 @@ class Counters:
         return f"[faults] {scenario}: " + " ".join(f"{k}={v}" for k, v in values.items())
 
     def assert_clean(self) -> None:
-        bad = {k: v for k, v in asdict(self).items()
-               if k not in {"accepted", "executions", "repeated", "examples"} and v}
+        bad = {
+            k: v
+            for k, v in asdict(self).items()
+            if k not in {"accepted", "executions", "repeated", "examples"} and v
+        }
         assert not bad, f"invariants broken: {bad}; examples: {self.examples}"
 
 
@@ -102,10 +105,16 @@ def read_attempts(exec_log: Path) -> list[Attempt]:
         key = (event["job_id"], event["token"])
         (starts if event["event"] == "start" else ends)[key] = event
     return [
-        Attempt(job_id=s["job_id"], token=key[1], attempt=s["attempt"], pid=s["pid"],
-                start=s["t"], end=ends[key]["t"] if key in ends else None,
-                failed=bool(ends.get(key, {}).get("failed")),
-                stopped=bool(ends.get(key, {}).get("stopped")))
+        Attempt(
+            job_id=s["job_id"],
+            token=key[1],
+            attempt=s["attempt"],
+            pid=s["pid"],
+            start=s["t"],
+            end=ends[key]["t"] if key in ends else None,
+            failed=bool(ends.get(key, {}).get("failed")),
+            stopped=bool(ends.get(key, {}).get("stopped")),
+        )
         for key, s in starts.items()
     ]
 
@@ -161,21 +170,32 @@ def lease_ends(logs: dict[Path, list[dict[str, Any]]]) -> LeaseEnds:
 
 
 def _live_until(attempt: Attempt, faults: FaultRecord, ends: LeaseEnds) -> float:
-    return min(attempt.end if attempt.end is not None else math.inf,
-               faults.died.get(attempt.pid, math.inf), faults.paused.get(attempt.pid, math.inf),
-               ends.get((attempt.pid, attempt.job_id, attempt.attempt), math.inf))
+    return min(
+        attempt.end if attempt.end is not None else math.inf,
+        faults.died.get(attempt.pid, math.inf),
+        faults.paused.get(attempt.pid, math.inf),
+        ends.get((attempt.pid, attempt.job_id, attempt.attempt), math.inf),
+    )
 
 
 def _overlaps(attempts: list[Attempt], faults: FaultRecord, ends: LeaseEnds) -> bool:
     ordered = sorted(attempts, key=lambda a: a.start)
-    return any(later.start < _live_until(earlier, faults, ends)
-               for i, earlier in enumerate(ordered) for later in ordered[i + 1:])
+    return any(
+        later.start < _live_until(earlier, faults, ends)
+        for i, earlier in enumerate(ordered)
+        for later in ordered[i + 1 :]
+    )
 
 
 def _explained(attempt: Attempt, faults: FaultRecord, explained_ids: dict[int, int]) -> bool:
-    return (attempt.failed or attempt.stopped or attempt.pid in faults.died
-            or attempt.pid in faults.paused or attempt.pid in faults.stopped
-            or attempt.job_id in explained_ids)
+    return (
+        attempt.failed
+        or attempt.stopped
+        or attempt.pid in faults.died
+        or attempt.pid in faults.paused
+        or attempt.pid in faults.stopped
+        or attempt.job_id in explained_ids
+    )
 
 
 def job_rows(engine: Engine) -> dict[int, Any]:
@@ -185,8 +205,13 @@ def job_rows(engine: Engine) -> dict[int, Any]:
         return {row.id: row for row in rows}
 
 
-def count(engine: Engine, accepted: Iterable[int], exec_log: Path, worker_logs: Iterable[Path],
-          faults: FaultRecord) -> Counters:
+def count(
+    engine: Engine,
+    accepted: Iterable[int],
+    exec_log: Path,
+    worker_logs: Iterable[Path],
+    faults: FaultRecord,
+) -> Counters:
     """Compute the counters for jobs ``accepted`` once the system has settled."""
     accepted = list(accepted)
     rows = job_rows(engine)
@@ -204,21 +229,40 @@ def count(engine: Engine, accepted: Iterable[int], exec_log: Path, worker_logs: 
     ends = lease_ends(logs)
     overlap = [i for i, runs in by_job.items() if _overlaps(runs, faults, ends)]
     double = [i for i, n in finishes.items() if n > 1]
-    exceeded = sorted({i for i, row in rows.items() if row.attempts > row.max_attempts}
-                      | {a.job_id for a in attempts
-                         if a.job_id in rows and a.attempt > rows[a.job_id].max_attempts})
+    exceeded = sorted(
+        {i for i, row in rows.items() if row.attempts > row.max_attempts}
+        | {
+            a.job_id
+            for a in attempts
+            if a.job_id in rows and a.attempt > rows[a.job_id].max_attempts
+        }
+    )
     repeated, unexplained = 0, []
     for job_id, runs in by_job.items():
         ordered = sorted(runs, key=lambda a: a.start)
         repeated += len(ordered) - 1
-        unexplained += [job_id for earlier in ordered[:-1]
-                        if not _explained(earlier, faults, explained_ids)]
-    for name, ids in (("lost", lost), ("stuck", stuck), ("overlap", overlap),
-                      ("double_finish", double), ("attempts_exceeded", exceeded),
-                      ("unexplained", unexplained)):
+        unexplained += [
+            job_id for earlier in ordered[:-1] if not _explained(earlier, faults, explained_ids)
+        ]
+    for name, ids in (
+        ("lost", lost),
+        ("stuck", stuck),
+        ("overlap", overlap),
+        ("double_finish", double),
+        ("attempts_exceeded", exceeded),
+        ("unexplained", unexplained),
+    ):
         if ids:
             examples[name] = sorted(ids)[:10]
-    return Counters(accepted=len(accepted), executions=len(attempts), lost=len(lost),
-                    stuck=len(stuck), overlap=len(overlap), double_finish=len(double),
-                    attempts_exceeded=len(exceeded), repeated=repeated,
-                    unexplained=len(unexplained), examples=dict(examples))
+    return Counters(
+        accepted=len(accepted),
+        executions=len(attempts),
+        lost=len(lost),
+        stuck=len(stuck),
+        overlap=len(overlap),
+        double_finish=len(double),
+        attempts_exceeded=len(exceeded),
+        repeated=repeated,
+        unexplained=len(unexplained),
+        examples=dict(examples),
+    )

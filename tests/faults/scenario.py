@@ -18,8 +18,11 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 30.0) -> Any:
 
 def starts(executions: list[dict[str, Any]], **match: Any) -> list[dict[str, Any]]:
     """Return the execution log's start lines whose fields equal ``match``."""
-    return [e for e in executions
-            if e["event"] == "start" and all(e.get(k) == v for k, v in match.items())]
+    return [
+        e
+        for e in executions
+        if e["event"] == "start" and all(e.get(k) == v for k, v in match.items())
+    ]
 
 
 def epoch(value: float | datetime) -> float:

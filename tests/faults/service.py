@@ -32,7 +32,6 @@ SUPERVISE_EVERY_SECONDS = 0.05
 SETTLE_POLL_SECONDS = 0.1
 
 
-
 def size(small: Any, full: Any) -> Any:
     """Return the small value, or the full one under JOBSVC_FAULTS_SCALE=full."""
     return full if FULL else small
@@ -124,8 +123,9 @@ class FaultService(Processes):
         if self._supervisor is not None:
             self._supervisor.join()
 
-    def kill_randomly(self, every_seconds: float, until: threading.Event,
-                      rng: random.Random) -> threading.Thread:
+    def kill_randomly(
+        self, every_seconds: float, until: threading.Event, rng: random.Random
+    ) -> threading.Thread:
         """Every ``every_seconds``, SIGKILL a random live worker (the supervisor restarts it)."""
 
         def loop() -> None:
@@ -144,7 +144,7 @@ class FaultService(Processes):
         """POST ``jobs`` in batches; remember every id the API accepted."""
         ids: list[int] = []
         for start in range(0, len(jobs), BATCH_JOBS_MAX):
-            body = {"jobs": jobs[start:start + BATCH_JOBS_MAX]}
+            body = {"jobs": jobs[start : start + BATCH_JOBS_MAX]}
             response = requests.post(f"{self.base_url}/jobs/batch", json=body, timeout=60)
             assert response.status_code == 201, response.text
             ids += [job["id"] for job in response.json()["jobs"]]
@@ -164,8 +164,9 @@ class FaultService(Processes):
 
     def row(self, job_id: int) -> dict[str, Any]:
         with self.engine.connect() as connection:
-            row = connection.execute(text("SELECT * FROM jobs WHERE id = :id"),
-                                     {"id": job_id}).one()
+            row = connection.execute(
+                text("SELECT * FROM jobs WHERE id = :id"), {"id": job_id}
+            ).one()
         return dict(row._mapping)
 
     def wait_settled(self, timeout: float) -> None:

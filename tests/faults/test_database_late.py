@@ -25,7 +25,8 @@ def stopped_postgres() -> Iterator[PrivatePostgres]:
 
 
 def test_worker_started_before_the_database_serves_jobs_once_it_is_up(
-        stopped_postgres: PrivatePostgres, tmp_path: Path) -> None:
+    stopped_postgres: PrivatePostgres, tmp_path: Path
+) -> None:
     service = FaultService(stopped_postgres.url, tmp_path, "postgresql-private")
     try:
         worker = service.start_worker()

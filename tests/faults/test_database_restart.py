@@ -55,8 +55,9 @@ class Client:
         self.connection_errors = 0
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._threads = [threading.Thread(target=self._loop, args=(n,), daemon=True)
-                         for n in range(threads)]
+        self._threads = [
+            threading.Thread(target=self._loop, args=(n,), daemon=True) for n in range(threads)
+        ]
         for thread in self._threads:
             thread.start()
 
@@ -66,8 +67,9 @@ class Client:
             url = rng.choice(self.base_urls)
             jobs = [{"type": "test.work", "payload": {"seconds": 0.01}}] * rng.choice([1, 1, 5])
             try:
-                response = requests.post(f"{url}/jobs/batch", json={"jobs": jobs},
-                                         timeout=REQUEST_TIMEOUT_SECONDS)
+                response = requests.post(
+                    f"{url}/jobs/batch", json={"jobs": jobs}, timeout=REQUEST_TIMEOUT_SECONDS
+                )
             except requests.RequestException:  # the API process was killed (on purpose)
                 with self._lock:
                     self.connection_errors += 1
@@ -91,15 +93,18 @@ class Client:
 
 
 def test_postgres_restarts_lose_nothing_and_the_api_says_503(
-        private_postgres: PrivatePostgres, tmp_path: Path) -> None:
+    private_postgres: PrivatePostgres, tmp_path: Path
+) -> None:
     service = FaultService(private_postgres.url, tmp_path, "postgresql-private")
     try:
         base_url = service.start_api()
         # Each worker also serves a queue of its own, to show afterwards that each one of them
         # reconnected and works.
         own_queues = ["after-a", "after-b"]
-        workers = [service.start_worker("--concurrency", "4", "--queues", f"default,{queue}",
-                                        **LEASE) for queue in own_queues]
+        workers = [
+            service.start_worker("--concurrency", "4", "--queues", f"default,{queue}", **LEASE)
+            for queue in own_queues
+        ]
         wait_for(lambda: all(" started: " in service.log_of[w.pid].read_text() for w in workers))
         client = Client(service, [base_url], CLIENTS)
         for _ in range(RESTARTS):
@@ -109,8 +114,9 @@ def test_postgres_restarts_lose_nothing_and_the_api_says_503(
             private_postgres.start()
         time.sleep(UP_SECONDS)
         client.stop()
-        probes = {queue: service.post({"type": "test.work", "queue": queue})
-                  for queue in own_queues}
+        probes = {
+            queue: service.post({"type": "test.work", "queue": queue}) for queue in own_queues
+        }
         service.wait_settled(120)
 
         assert set(client.codes) <= {201, 503}, client.codes  # never a 500
@@ -120,15 +126,15 @@ def test_postgres_restarts_lose_nothing_and_the_api_says_503(
         assert all(worker.poll() is None for worker in workers)  # they reconnected by themselves
         ran = {e["job_id"]: e["pid"] for e in service.executions() if e["event"] == "start"}
         assert [ran[probes[queue]] for queue in own_queues] == [w.pid for w in workers]
-        service.check("database_restart", created=client.codes[201],
-                      unavailable=client.codes[503])
+        service.check("database_restart", created=client.codes[201], unavailable=client.codes[503])
     finally:
         service.close()
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
 def test_sqlite_hammered_by_many_processes_never_reports_locked(
-        faulty: FaultService, tmp_path: Path) -> None:
+    faulty: FaultService, tmp_path: Path
+) -> None:
     base_urls = [faulty.start_api() for _ in range(HAMMER_APIS)]
     workers = [faulty.start_worker("--concurrency", "4", **LEASE) for _ in range(HAMMER_WORKERS)]
     faulty.supervise()
@@ -143,14 +149,16 @@ def test_sqlite_hammered_by_many_processes_never_reports_locked(
     assert client.connection_errors == 0
     locked = [path.name for path in faulty.logs("") if "database is locked" in path.read_text()]
     assert not locked
-    counters = faulty.check("sqlite_hammer", created=client.codes[201],
-                            worker_deaths=len(faulty.faults.died))
+    counters = faulty.check(
+        "sqlite_hammer", created=client.codes[201], worker_deaths=len(faulty.faults.died)
+    )
     assert counters.accepted > 0
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
-def test_sqlite_file_is_intact_after_kill_during_writes(faulty: FaultService,
-                                                        database_url: str) -> None:
+def test_sqlite_file_is_intact_after_kill_during_writes(
+    faulty: FaultService, database_url: str
+) -> None:
     base_url = faulty.start_api()
     worker = faulty.start_worker("--concurrency", "4", **LEASE)
     client = Client(faulty, [base_url], CLIENTS)

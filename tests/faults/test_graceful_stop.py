@@ -20,10 +20,14 @@ def test_sigterm_finishes_short_jobs_and_releases_long_ones(faulty: FaultService
     faulty.start_api()
     env = {"JOBSVC_SHUTDOWN_GRACE_SECONDS": str(GRACE_SECONDS)}
     stopping = faulty.start_worker("--concurrency", str(2 * PAIRS), **env)
-    short = [faulty.post({"type": "test.work", "payload": {"seconds": SHORT_SECONDS},
-                          "priority": 10}) for _ in range(PAIRS)]
-    long = [faulty.post({"type": "test.work", "payload": {"seconds": LONG_SECONDS},
-                         "priority": 5}) for _ in range(PAIRS)]
+    short = [
+        faulty.post({"type": "test.work", "payload": {"seconds": SHORT_SECONDS}, "priority": 10})
+        for _ in range(PAIRS)
+    ]
+    long = [
+        faulty.post({"type": "test.work", "payload": {"seconds": LONG_SECONDS}, "priority": 5})
+        for _ in range(PAIRS)
+    ]
     wait_for(lambda: len(starts(faulty.executions())) == 2 * PAIRS)
 
     signalled = time.time()
@@ -42,8 +46,10 @@ def test_sigterm_finishes_short_jobs_and_releases_long_ones(faulty: FaultService
         assert epoch(row["run_at"]) <= exited + 0.5  # ready at once, no backoff
 
     successor = faulty.start_worker("--concurrency", str(2 * PAIRS), **env)
-    wait_for(lambda: len(starts(faulty.executions(), pid=successor.pid)) >= len(long) + 3,
-             timeout=PROMPT_SECONDS + 30)  # the successor's start-up is most of this
+    wait_for(
+        lambda: len(starts(faulty.executions(), pid=successor.pid)) >= len(long) + 3,
+        timeout=PROMPT_SECONDS + 30,
+    )  # the successor's start-up is most of this
     faulty.wait_settled(LONG_SECONDS + 30)
     for job_id in long:
         assert faulty.row(job_id)["attempts"] == 1  # the released attempt did not count

@@ -13,8 +13,14 @@ FOLLOWERS = size(5, 50)
 def test_hung_handler_times_out_and_its_slot_runs_the_next_jobs(faulty: FaultService) -> None:
     faulty.start_api()
     worker = faulty.start_worker("--concurrency", "1")  # one slot: it must be reused
-    hung = faulty.post({"type": "test.spin", "timeout_seconds": TIMEOUT_SECONDS,
-                        "max_attempts": MAX_ATTEMPTS, "priority": 10})
+    hung = faulty.post(
+        {
+            "type": "test.spin",
+            "timeout_seconds": TIMEOUT_SECONDS,
+            "max_attempts": MAX_ATTEMPTS,
+            "priority": 10,
+        }
+    )
     followers = faulty.enqueue([{"type": "test.work", "payload": {"seconds": 0}}] * FOLLOWERS)
     faulty.wait_settled(60)
 

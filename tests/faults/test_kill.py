@@ -19,8 +19,12 @@ LEASE = {"JOBSVC_LEASE_SECONDS": "2", "JOBSVC_HEARTBEAT_SECONDS": "0.4"}
 
 def test_killed_workers_lose_nothing_and_never_overlap(faulty: FaultService) -> None:
     faulty.start_api()
-    faulty.enqueue([{"type": "test.work", "payload": {"seconds": WORK_SECONDS},
-                     "max_attempts": 10} for _ in range(JOBS)])
+    faulty.enqueue(
+        [
+            {"type": "test.work", "payload": {"seconds": WORK_SECONDS}, "max_attempts": 10}
+            for _ in range(JOBS)
+        ]
+    )
     for _ in range(WORKERS):
         faulty.start_worker("--concurrency", CONCURRENCY, **LEASE)
     faulty.supervise()
@@ -30,7 +34,8 @@ def test_killed_workers_lose_nothing_and_never_overlap(faulty: FaultService) -> 
     faulty.wait_settled(SETTLE_TIMEOUT_SECONDS)
     done.set()
     killer.join()
-    counters = faulty.check("kill", kills=len(faulty.faults.died),
-                            seconds=round(time.monotonic() - started, 1))
+    counters = faulty.check(
+        "kill", kills=len(faulty.faults.died), seconds=round(time.monotonic() - started, 1)
+    )
     assert len(faulty.faults.died) >= 2  # the scenario really killed workers
     assert counters.executions >= JOBS

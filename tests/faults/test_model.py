@@ -77,8 +77,12 @@ def _shift_clock(engine: Engine) -> None:
     else:
         shift = f"- interval '{int(CLOCK_STEP_SECONDS)} seconds'"
     with engine.begin() as connection:
-        connection.execute(text(f"UPDATE jobs SET run_at = run_at {shift}, "  # noqa: S608
-                                f"lease_expires_at = lease_expires_at {shift}"))
+        connection.execute(
+            text(
+                f"UPDATE jobs SET run_at = run_at {shift}, "  # noqa: S608
+                f"lease_expires_at = lease_expires_at {shift}"
+            )
+        )
 
 
 class LifecycleMachine(RuleBasedStateMachine):
@@ -90,8 +94,9 @@ class LifecycleMachine(RuleBasedStateMachine):
         with self.engine.begin() as connection:
             connection.execute(delete(jobs_table))
         self.jobs = JobStore(self.engine)
-        self.leases = LeaseStore(self.engine,
-                                 RetryPolicy(BACKOFF_SECONDS, BACKOFF_SECONDS, _LongestDelay()))
+        self.leases = LeaseStore(
+            self.engine, RetryPolicy(BACKOFF_SECONDS, BACKOFF_SECONDS, _LongestDelay())
+        )
         self.model: dict[int, ModelJob] = {}
         self.issued: list[Lease] = []  # every lease ever claimed, live or not
         self.attempt_of: dict[Lease, int] = {}  # the attempt each lease was claimed for
@@ -103,8 +108,18 @@ class LifecycleMachine(RuleBasedStateMachine):
     @_counted
     def enqueue(self, max_attempts: int, delayed: bool) -> None:
         run_at = datetime.now(UTC) + timedelta(seconds=BACKOFF_SECONDS) if delayed else None
-        (job_id,) = self.jobs.enqueue([NewJob(type="t", payload={}, queue="default", priority=0,
-                                              max_attempts=max_attempts, run_at=run_at)])
+        (job_id,) = self.jobs.enqueue(
+            [
+                NewJob(
+                    type="t",
+                    payload={},
+                    queue="default",
+                    priority=0,
+                    max_attempts=max_attempts,
+                    run_at=run_at,
+                )
+            ]
+        )
         self.model[job_id] = ModelJob("PENDING", 0, max_attempts, ready=not delayed)
 
     @rule(limit=st.integers(1, 3))
@@ -150,8 +165,14 @@ class LifecycleMachine(RuleBasedStateMachine):
         model = self.model[lease.job_id]
         live = self._live(lease)
         # A worker reports the attempt it was leased, whatever happened to the row since.
-        failure = Failed(lease, attempt=self.attempt_of[lease], max_attempts=model.max_attempts,
-                         message="boom", error_type="RuntimeError", permanent=permanent)
+        failure = Failed(
+            lease,
+            attempt=self.attempt_of[lease],
+            max_attempts=model.max_attempts,
+            message="boom",
+            error_type="RuntimeError",
+            permanent=permanent,
+        )
         assert (self.leases.finish([failure]) == []) == live
         if live and (permanent or model.attempts >= model.max_attempts):
             self._settle(lease.job_id, "FAILED")
@@ -203,8 +224,11 @@ class LifecycleMachine(RuleBasedStateMachine):
         running = sorted(i for i, job in self.model.items() if job.status == "RUNNING")
         job_id = data.draw(st.sampled_from(running))
         with self.engine.begin() as connection:
-            connection.execute(update(jobs_table).where(jobs_table.c.id == job_id)
-                               .values(lease_expires_at=db_now_plus(bindparam("s", -1.0))))
+            connection.execute(
+                update(jobs_table)
+                .where(jobs_table.c.id == job_id)
+                .values(lease_expires_at=db_now_plus(bindparam("s", -1.0)))
+            )
         self.model[job_id].expired = True
 
     @rule()
@@ -234,9 +258,16 @@ class LifecycleMachine(RuleBasedStateMachine):
     def database_agrees_with_the_model(self) -> None:
         LifecycleMachine.tally["checks"] += 1
         columns = jobs_table.c
-        query = select(columns.id, columns.status, columns.attempts, columns.max_attempts,
-                       columns.lease_token, columns.lease_expires_at, columns.finished_at,
-                       (columns.run_at <= db_now()).label("ready"))
+        query = select(
+            columns.id,
+            columns.status,
+            columns.attempts,
+            columns.max_attempts,
+            columns.lease_token,
+            columns.lease_expires_at,
+            columns.finished_at,
+            (columns.run_at <= db_now()).label("ready"),
+        )
         with self.engine.connect() as connection:
             rows = {row.id: row for row in connection.execute(query)}
         assert set(rows) == set(self.model)
@@ -250,8 +281,7 @@ class LifecycleMachine(RuleBasedStateMachine):
                 assert row.lease_token == model.token
             if row.status == "PENDING":
                 assert bool(row.ready) == model.ready, job_id
-            assert (row.finished_at is not None) == (row.status in ("DONE", "FAILED",
-                                                                    "CANCELLED"))
+            assert (row.finished_at is not None) == (row.status in ("DONE", "FAILED", "CANCELLED"))
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -264,8 +294,19 @@ class LifecycleMachine(RuleBasedStateMachine):
         model.status, model.token, model.expired, model.ready = status, None, False, ready
 
 
-RULES = {"enqueue", "claim", "heartbeat", "complete", "fail", "release", "cancel", "retry",
-         "expire_lease", "rescue", "advance_clock"}
+RULES = {
+    "enqueue",
+    "claim",
+    "heartbeat",
+    "complete",
+    "fail",
+    "release",
+    "cancel",
+    "retry",
+    "expire_lease",
+    "rescue",
+    "advance_clock",
+}
 
 
 def test_store_keeps_lifecycle_invariants_under_any_sequence(engine: Engine) -> None:
@@ -274,18 +315,27 @@ def test_store_keeps_lifecycle_invariants_under_any_sequence(engine: Engine) -> 
     name = f"model[{engine.dialect.name}]"
     violations = 0
     try:
-        run_state_machine_as_test(LifecycleMachine, settings=settings(
-            max_examples=MAX_EXAMPLES, stateful_step_count=STEPS, deadline=None,
-            suppress_health_check=[HealthCheck.too_slow]))
+        run_state_machine_as_test(
+            LifecycleMachine,
+            settings=settings(
+                max_examples=MAX_EXAMPLES,
+                stateful_step_count=STEPS,
+                deadline=None,
+                suppress_health_check=[HealthCheck.too_slow],
+            ),
+        )
     except Exception:
         violations = 1  # Hypothesis stops at the first sequence that breaks an invariant
         raise
     finally:
         tally = LifecycleMachine.tally
-        print(f"[faults] {name}: examples={MAX_EXAMPLES} steps<={STEPS} "
-              f"checks={tally['checks']} violations={violations}")
-        record(name, examples=MAX_EXAMPLES, steps=STEPS, checks=tally["checks"],
-               violations=violations)
+        print(
+            f"[faults] {name}: examples={MAX_EXAMPLES} steps<={STEPS} "
+            f"checks={tally['checks']} violations={violations}"
+        )
+        record(
+            name, examples=MAX_EXAMPLES, steps=STEPS, checks=tally["checks"], violations=violations
+        )
     # A run that skipped a rule, or never compared the database with the model, proves little.
     assert {rule for rule in RULES if tally[rule] == 0} == set()
     assert tally["checks"] >= MAX_EXAMPLES

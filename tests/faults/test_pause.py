@@ -29,8 +29,10 @@ def _live_leases(faulty: FaultService) -> int:
 def test_paused_worker_writes_nothing_after_resuming(faulty: FaultService) -> None:
     faulty.start_api()
     paused = faulty.start_worker("--concurrency", str(JOBS), **LEASE)
-    ids = [faulty.post({"type": "test.work", "payload": {"seconds": WORK_SECONDS},
-                        "max_attempts": 3}) for _ in range(JOBS)]
+    ids = [
+        faulty.post({"type": "test.work", "payload": {"seconds": WORK_SECONDS}, "max_attempts": 3})
+        for _ in range(JOBS)
+    ]
     wait_for(lambda: len([e for e in faulty.executions() if e["event"] == "start"]) == JOBS)
     faulty.pause(paused)
     wait_for(lambda: _live_leases(faulty) == 0)  # the paused worker's leases have all expired
@@ -63,8 +65,12 @@ def test_paused_worker_writes_nothing_after_resuming(faulty: FaultService) -> No
         assert row["locked_by"].split(":")[1] == str(rescuer.pid)
     given_up = lost()
     assert not given_up["lease_lost"] & given_up["outcome_dropped"]  # each attempt once
-    late_ends = {e["job_id"] for e in faulty.executions()
-                 if e["pid"] == paused.pid and e["event"] == "end"}
+    late_ends = {
+        e["job_id"] for e in faulty.executions() if e["pid"] == paused.pid and e["event"] == "end"
+    }
     assert given_up["outcome_dropped"] <= late_ends  # a dropped outcome came from an end
-    faulty.check("pause", late_outcomes_fenced=len(given_up["outcome_dropped"]),
-                 handlers_stopped=len(given_up["lease_lost"]))
+    faulty.check(
+        "pause",
+        late_outcomes_fenced=len(given_up["outcome_dropped"]),
+        handlers_stopped=len(given_up["lease_lost"]),
+    )

@@ -32,8 +32,11 @@ def test_poison_job_fails_after_max_attempts_and_others_flow(faulty: FaultServic
 
     streamer = threading.Thread(target=stream, daemon=True)
     streamer.start()
-    poll_until(lambda: faulty.row(poison)["status"] == "FAILED", timeout=SETTLE_TIMEOUT_SECONDS,
-               interval=0.1)
+    poll_until(
+        lambda: faulty.row(poison)["status"] == "FAILED",
+        timeout=SETTLE_TIMEOUT_SECONDS,
+        interval=0.1,
+    )
     stop.set()
     streamer.join()
     faulty.wait_settled(SETTLE_TIMEOUT_SECONDS)
@@ -53,5 +56,9 @@ def test_poison_job_fails_after_max_attempts_and_others_flow(faulty: FaultServic
     poison_failed = epoch(row["finished_at"])
     flowed = [i for i in others if epoch(faulty.row(i)["finished_at"]) < poison_failed]
     assert flowed  # jobs finished while the poison job was still being retried
-    faulty.check("poison", worker_deaths=len(faulty.faults.died), done_meanwhile=len(flowed),
-                 collateral_failed=len(collateral))
+    faulty.check(
+        "poison",
+        worker_deaths=len(faulty.faults.died),
+        done_meanwhile=len(flowed),
+        collateral_failed=len(collateral),
+    )

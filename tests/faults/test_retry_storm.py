@@ -18,8 +18,12 @@ SPREAD_MIN = 0.5  # the middle 80% of retries must span at least half the window
 
 def test_jobs_failing_together_retry_spread_over_the_window(faulty: FaultService) -> None:
     faulty.start_api()
-    ids = faulty.enqueue([{"type": "test.flaky", "payload": {"succeed_on": 2}, "max_attempts": 2}
-                          for _ in range(JOBS)])
+    ids = faulty.enqueue(
+        [
+            {"type": "test.flaky", "payload": {"succeed_on": 2}, "max_attempts": 2}
+            for _ in range(JOBS)
+        ]
+    )
     env = {"JOBSVC_RETRY_BASE_SECONDS": str(BASE_SECONDS), "JOBSVC_RETRY_MAX_SECONDS": "600"}
     for _ in range(2):
         faulty.start_worker("--concurrency", "8", **env)
@@ -32,14 +36,17 @@ def test_jobs_failing_together_retry_spread_over_the_window(faulty: FaultService
         histogram[min(int(wait / BASE_SECONDS * BINS), BINS)] += 1
     deciles = statistics.quantiles(waits, n=10)
     spread = (deciles[-1] - deciles[0]) / BASE_SECONDS
-    print(f"[faults] retry_storm waits over [0, {BASE_SECONDS}]s in tenths (+late): {histogram}; "
-          f"p10={deciles[0]:.2f}s p50={deciles[4]:.2f}s p90={deciles[-1]:.2f}s "
-          f"stdev={statistics.stdev(waits):.2f}s")
+    print(
+        f"[faults] retry_storm waits over [0, {BASE_SECONDS}]s in tenths (+late): {histogram}; "
+        f"p10={deciles[0]:.2f}s p50={deciles[4]:.2f}s p90={deciles[-1]:.2f}s "
+        f"stdev={statistics.stdev(waits):.2f}s"
+    )
     assert max(histogram) <= BIN_SHARE_MAX * len(waits), histogram
     assert spread >= SPREAD_MIN, deciles
     assert all(status == "DONE" for status in faulty.statuses().values())
-    faulty.check("retry_storm", p10=round(deciles[0], 2), p90=round(deciles[-1], 2),
-                 histogram=histogram)
+    faulty.check(
+        "retry_storm", p10=round(deciles[0], 2), p90=round(deciles[-1], 2), histogram=histogram
+    )
 
 
 def _retry_waits(executions: list[dict]) -> list[float]:

@@ -51,8 +51,9 @@ class PostgresDatabases:
     """A test session's PostgreSQL databases, named uniquely so parallel sessions never meet."""
 
     def __init__(self, admin_url: str) -> None:
-        self.admin = make_url(admin_url).set(drivername="postgresql") \
-            .render_as_string(hide_password=False)
+        self.admin = (
+            make_url(admin_url).set(drivername="postgresql").render_as_string(hide_password=False)
+        )
         self.prefix = f"jobsvc_test_{uuid.uuid4().hex[:10]}"
         self._numbers = itertools.count(1)
         self._template: str | None = None
@@ -63,8 +64,11 @@ class PostgresDatabases:
 
     def url(self, name: str) -> str:
         """Return the SQLAlchemy URL of database ``name``."""
-        return make_url(self.admin).set(drivername="postgresql+psycopg", database=name) \
+        return (
+            make_url(self.admin)
+            .set(drivername="postgresql+psycopg", database=name)
             .render_as_string(hide_password=False)
+        )
 
     def create(self, template: str = "template0") -> str:
         """Create a database copied from ``template`` (by default an empty one); return its name."""
@@ -100,15 +104,19 @@ class PostgresDatabases:
             name = self.create()
             migrate(self.url(name))
             # CREATE DATABASE ... TEMPLATE refuses a template anyone is connected to.
-            wait_until(lambda: self._sessions_on(name) == 0, timeout=TEMPLATE_RELEASE_SECONDS,
-                       message=f"sessions still connected to the template {name}")
+            wait_until(
+                lambda: self._sessions_on(name) == 0,
+                timeout=TEMPLATE_RELEASE_SECONDS,
+                message=f"sessions still connected to the template {name}",
+            )
             self._template = name
         return self._template
 
     def _sessions_on(self, name: str) -> int:
         with psycopg.connect(self.admin, autocommit=True) as connection:
-            row = connection.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s",
-                                     (name,)).fetchone()
+            row = connection.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (name,)
+            ).fetchone()
         return int(row[0]) if row else 0
 
     def _execute(self, statement: str) -> None:

@@ -22,20 +22,33 @@ FINISHED = (JobStatus.DONE, JobStatus.FAILED)
 
 def worker_settings(**overrides: Any) -> WorkerSettings:
     """Return fast burst-mode worker settings, with ``overrides`` applied."""
-    fields = {"queues": None, "concurrency": 2, "burst": True, "lease_seconds": 2.0,
-              "heartbeat_seconds": 0.2, "poll_seconds": 0.05, "shutdown_grace_seconds": 2.0,
-              "traceback_bytes": 4096, **overrides}
+    fields = {
+        "queues": None,
+        "concurrency": 2,
+        "burst": True,
+        "lease_seconds": 2.0,
+        "heartbeat_seconds": 0.2,
+        "poll_seconds": 0.05,
+        "shutdown_grace_seconds": 2.0,
+        "traceback_bytes": 4096,
+        **overrides,
+    }
     return WorkerSettings(**fields)
 
 
 def burst_runner(engine: Engine, **overrides: Any) -> Runner:
     """Return an in-process worker on ``engine`` that exits once nothing is ready."""
-    store = LeaseStore(engine, RetryPolicy(0.01, 0.05, random.Random(3)))  # noqa: S311
+    store = LeaseStore(engine, RetryPolicy(0.01, 0.05, random.Random(3)))
     return Runner(store, open_waker(engine), registry, worker_settings(**overrides))
 
 
-def drain(engine: Engine, job_store: JobStore, ids: list[int],
-          timeout: float = DRAIN_TIMEOUT_SECONDS, **overrides: Any) -> list[JobRecord]:
+def drain(
+    engine: Engine,
+    job_store: JobStore,
+    ids: list[int],
+    timeout: float = DRAIN_TIMEOUT_SECONDS,
+    **overrides: Any,
+) -> list[JobRecord]:
     """Run burst workers until every job in ``ids`` is DONE or FAILED; return their records."""
 
     def finished() -> list[JobRecord] | None:

@@ -43,11 +43,16 @@ class Processes:
     def start_api(self) -> str:
         """Start the API on a free port; return its base URL once /health answers."""
         port = free_port()
-        self._spawn([sys.executable, "-m", "waitress", f"--listen=127.0.0.1:{port}", "wsgi:app"],
-                    "api")
+        self._spawn(
+            [sys.executable, "-m", "waitress", f"--listen=127.0.0.1:{port}", "wsgi:app"], "api"
+        )
         self.base_url = f"http://127.0.0.1:{port}"
-        wait_until(self._healthy, timeout=START_TIMEOUT_SECONDS, interval=POLL_SECONDS,
-                   message="the API did not start")
+        wait_until(
+            self._healthy,
+            timeout=START_TIMEOUT_SECONDS,
+            interval=POLL_SECONDS,
+            message="the API did not start",
+        )
         return self.base_url
 
     def _healthy(self) -> bool:
@@ -58,14 +63,23 @@ class Processes:
 
     def start_worker(self, *args: str, **env: str) -> subprocess.Popen[bytes]:
         """Start ``python -m worker`` on every queue; its output goes to ``worker<n>.log``."""
-        return self._spawn([sys.executable, "-m", "worker", "--queues", "*", *args],
-                           f"worker{len(self.children)}", env)
+        return self._spawn(
+            [sys.executable, "-m", "worker", "--queues", "*", *args],
+            f"worker{len(self.children)}",
+            env,
+        )
 
-    def _spawn(self, argv: list[str], name: str,
-               env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, argv: list[str], name: str, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         with (self.tmp_path / f"{name}.log").open("wb") as log:  # the child keeps its own fd
-            child = subprocess.Popen(argv, cwd=REPO, env={**self.env, **(env or {})},
-                                     stdout=log, stderr=subprocess.STDOUT)
+            child = subprocess.Popen(
+                argv,
+                cwd=REPO,
+                env={**self.env, **(env or {})},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         self.children.append(child)
         return child
 
@@ -84,12 +98,17 @@ class Processes:
         pending = set(job_ids)
 
         def all_terminal() -> bool:
-            pending.difference_update({job_id for job_id in pending
-                                       if self.get(job_id)["status"] in TERMINAL})
+            pending.difference_update(
+                {job_id for job_id in pending if self.get(job_id)["status"] in TERMINAL}
+            )
             return not pending
 
-        wait_until(all_terminal, timeout=timeout, interval=POLL_SECONDS,
-                   message=f"jobs not finished: {sorted(pending)[:10]}")
+        wait_until(
+            all_terminal,
+            timeout=timeout,
+            interval=POLL_SECONDS,
+            message=f"jobs not finished: {sorted(pending)[:10]}",
+        )
         return [self.get(job_id) for job_id in job_ids]
 
     def executions(self) -> list[dict]:

@@ -34,11 +34,15 @@ def require_admin_url() -> str:
     """Return the PostgreSQL server URL, or skip the test when none is given."""
     url = admin_url()
     if not url:
-        pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV} (e.g. postgresql://postgres@127.0.0.1/test)")
+        pytest.skip(
+            f"PostgreSQL tests need {POSTGRES_ENV} (e.g. postgresql://postgres@127.0.0.1/test)"
+        )
     return url
 
 
 def process_env(settings: dict[str, object]) -> dict[str, str]:
     """Return ``settings`` as environment variables (tuples joined by commas)."""
-    return {key: ",".join(value) if isinstance(value, tuple) else str(value)
-            for key, value in settings.items()}
+    return {
+        key: ",".join(value) if isinstance(value, tuple) else str(value)
+        for key, value in settings.items()
+    }

@@ -13,7 +13,8 @@ def make_token(app: Flask, name: str = "ci", scopes: str = ALL_SCOPES) -> str:
     """Create a live token named ``name`` with ``scopes`` in ``app``'s database; return it."""
     token = new_token()
     app.extensions["jobsvc"].services.tokens.create(
-        name, hash_token(token), format_scopes(parse_scopes(scopes)))
+        name, hash_token(token), format_scopes(parse_scopes(scopes))
+    )
     return token
 
 

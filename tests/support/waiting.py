@@ -12,8 +12,11 @@ DEFAULT_TIMEOUT_SECONDS = 30.0
 DEFAULT_INTERVAL_SECONDS = 0.02
 
 
-def poll_until(predicate: Callable[[], T], timeout: float = DEFAULT_TIMEOUT_SECONDS,
-               interval: float = DEFAULT_INTERVAL_SECONDS) -> T:
+def poll_until(
+    predicate: Callable[[], T],
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    interval: float = DEFAULT_INTERVAL_SECONDS,
+) -> T:
     """Return ``predicate()``'s first truthy value, or its last value once ``timeout`` passes."""
     deadline = time.monotonic() + timeout
     while True:
@@ -23,13 +26,18 @@ def poll_until(predicate: Callable[[], T], timeout: float = DEFAULT_TIMEOUT_SECO
         time.sleep(interval)
 
 
-def wait_until(predicate: Callable[[], T], timeout: float = DEFAULT_TIMEOUT_SECONDS,
-               interval: float = DEFAULT_INTERVAL_SECONDS, message: str | None = None) -> T:
+def wait_until(
+    predicate: Callable[[], T],
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    interval: float = DEFAULT_INTERVAL_SECONDS,
+    message: str | None = None,
+) -> T:
     """Return ``predicate()``'s first truthy value; raise AssertionError after ``timeout``."""
     value = poll_until(predicate, timeout, interval)
     if not value:
-        raise AssertionError(f"{message or _describe(predicate)}: not met within {timeout}s "
-                             f"(last value: {value!r})")
+        raise AssertionError(
+            f"{message or _describe(predicate)}: not met within {timeout}s (last value: {value!r})"
+        )
     return value
 
 

@@ -46,5 +46,14 @@ def dialect_for(engine: Engine) -> Dialect:
     return found
 
 
-__all__ = ["Dialect", "JsonRows", "PostgreSQLDialect", "SQLiteDialect", "Waker", "dialect_for",
-           "kind_for_url", "kind_named", "kind_of"]
+__all__ = [
+    "Dialect",
+    "JsonRows",
+    "PostgreSQLDialect",
+    "SQLiteDialect",
+    "Waker",
+    "dialect_for",
+    "kind_for_url",
+    "kind_named",
+    "kind_of",
+]

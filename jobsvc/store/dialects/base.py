@@ -100,8 +100,9 @@ class Dialect(ABC):
     # -- SQL -------------------------------------------------------------------------------
 
     @abstractmethod
-    def json_rows(self, param_name: str, columns: Sequence[tuple[str, TypeEngine[Any]]]
-                  ) -> JsonRows:
+    def json_rows(
+        self, param_name: str, columns: Sequence[tuple[str, TypeEngine[Any]]]
+    ) -> JsonRows:
         """Unpack the JSON array bound as ``param_name`` into rows of ``columns``.
 
         Each array element is an object with those keys. A ``JSON`` column's value is JSON

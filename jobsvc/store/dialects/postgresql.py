@@ -38,8 +38,9 @@ PING_AFTER_IDLE_SECONDS = 2.0  # a pooled connection idle this long is pinged at
 POOL_SIZE = 10
 POOL_OVERFLOW = 10
 # Any fixed 64-bit number works; all jobsvc processes on one database must agree on it.
-MIGRATION_LOCK_KEY = int.from_bytes(hashlib.sha256(b"jobsvc-migrate").digest()[:8], "big",
-                                    signed=True)
+MIGRATION_LOCK_KEY = int.from_bytes(
+    hashlib.sha256(b"jobsvc-migrate").digest()[:8], "big", signed=True
+)
 _IDLE_SINCE = "jobsvc_idle_since"
 _NO_LOCK = nullcontext()  # every connection is its own writer: MVCC and row locks suffice
 
@@ -94,11 +95,16 @@ class PostgreSQLDialect(Dialect):
     def driver_autocommit(self, driver_connection: Any, on: bool) -> None:
         driver_connection.autocommit = on
 
-    def json_rows(self, param_name: str, columns: Sequence[tuple[str, TypeEngine[Any]]]
-                  ) -> JsonRows:
-        rows = func.json_to_recordset(cast(bindparam(param_name, type_=Text), JSON)).table_valued(
-            *(column(name, _recordset_type(type_)) for name, type_ in columns),
-        ).render_derived(name="v", with_types=True)
+    def json_rows(
+        self, param_name: str, columns: Sequence[tuple[str, TypeEngine[Any]]]
+    ) -> JsonRows:
+        rows = (
+            func.json_to_recordset(cast(bindparam(param_name, type_=Text), JSON))
+            .table_valued(
+                *(column(name, _recordset_type(type_)) for name, type_ in columns),
+            )
+            .render_derived(name="v", with_types=True)
+        )
         values = {name: _from_recordset(rows.c[name], type_) for name, type_ in columns}
         # json_to_recordset yields the array in order, and a statement that neither joins nor
         # sorts it keeps that order (an INSERT draws its ids from the sequence in it).
@@ -109,8 +115,9 @@ class PostgreSQLDialect(Dialect):
 
     def notify(self, transaction: Executes, queues: Iterable[str]) -> None:
         for queue in sorted(set(queues)):
-            transaction.execute(text("SELECT pg_notify(:channel, :queue)"),
-                                {"channel": CHANNEL, "queue": queue})
+            transaction.execute(
+                text("SELECT pg_notify(:channel, :queue)"), {"channel": CHANNEL, "queue": queue}
+            )
 
     def open_waker(self) -> Waker:
         return PostgresWaker(self.engine)

@@ -79,21 +79,29 @@ class SQLiteDialect(Dialect):
         # transaction (a writing statement takes the write lock when it starts, as BEGIN
         # IMMEDIATE would, and waits for it under busy_timeout the same way).
         return connection.execution_options(
-            **{WRITE_OPTION: SINGLE_STATEMENT if single_statement else True})
+            **{WRITE_OPTION: SINGLE_STATEMENT if single_statement else True}
+        )
 
     def driver_autocommit(self, driver_connection: Any, on: bool) -> None:
         pass  # always on: isolation_level None (see _on_connect)
 
-    def json_rows(self, param_name: str, columns: Sequence[tuple[str, TypeEngine[Any]]]
-                  ) -> JsonRows:
-        each = func.json_each(bindparam(param_name, type_=Text)).table_valued(
-            "value", column("key", Integer)).alias("e")
+    def json_rows(
+        self, param_name: str, columns: Sequence[tuple[str, TypeEngine[Any]]]
+    ) -> JsonRows:
+        each = (
+            func.json_each(bindparam(param_name, type_=Text))
+            .table_valued("value", column("key", Integer))
+            .alias("e")
+        )
         # Paths as literals: the statement's one bound parameter is the batch (DriverStatement).
         # JSON stays text, as SQLite stores it; a CAST would give it numeric affinity.
         # Epoch seconds are what EpochSeconds stores already.
-        values = {name: func.json_extract(each.c.value, literal_column(f"'$.{name}'"),
-                                          type_=type_).label(name)
-                  for name, type_ in columns}
+        values = {
+            name: func.json_extract(each.c.value, literal_column(f"'$.{name}'"), type_=type_).label(
+                name
+            )
+            for name, type_ in columns
+        }
         return JsonRows(each, values, each.c.key)
 
     def decode_json(self, value: Any) -> Any:
