@@ -2,64 +2,145 @@
 
 from __future__ import annotations
 
+import math
 import os
-import sys
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 ENV_PREFIX = "JOBSVC_"
+DAY_SECONDS = 86_400.0
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("text", "json")  # JOBSVC_LOG_FORMAT: readable lines, or one JSON object per line
+MODULE_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+DATABASE_KINDS = ("sqlite", "postgresql")
+# The same bounds as a job's own fields (jobsvc.jobfields; a test holds them equal). Not
+# imported: this module reads no other of ours, so every entry point can parse settings first.
+MAX_ATTEMPTS_RANGE = (1, 1000)
+TIMEOUT_RANGE_SECONDS = (0.001, 7 * 24 * 3600.0)
 
 
-def _bool(text: str) -> bool:
-    lowered = text.strip().lower()
+class ConfigError(ValueError):
+    """A setting holds a value jobsvc refuses; the message names it, the value and the range."""
+
+
+Parse = Callable[[Any], Any]  # text from the environment, or a typed value; raises ValueError
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    lowered = str(value).strip().lower()
     if lowered in {"1", "true", "yes", "on"}:
         return True
     if lowered in {"0", "false", "no", "off", ""}:
         return False
-    raise ValueError(f"expected a boolean (true/false), got {text!r}")
+    raise ValueError("expected a boolean: true/false, yes/no, on/off or 1/0")
 
 
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise ValueError(f"expected a number above 0, got {text!r}")
-    return value
+def _number(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError("expected a number")
+    try:
+        number = float(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError("expected a number") from None
+    if not math.isfinite(number):
+        raise ValueError("expected a finite number")
+    return number
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise ValueError(f"expected a whole number of at least 1, got {text!r}")
-    return value
+def seconds(
+    low: float,
+    high: float,
+    *,
+    zero: str | None = None,
+    low_open: bool = False,
+    unit: str = "seconds",
+) -> Parse:
+    """Return a parser of a finite number (seconds unless ``unit`` says) within ``[low, high]``;
+    ``zero`` names what 0 means."""
+    shown = f"{'above' if low_open else 'from'} {low:g} to {high:g} {unit}"
+    accepted = f"0 ({zero}) or {shown}" if zero else shown
+
+    def parse(value: Any) -> float:
+        try:
+            number = _number(value)
+        except ValueError as exc:
+            raise ValueError(f"{exc}: {accepted}") from None
+        if zero and number == 0:
+            return 0.0
+        if not ((low < number) if low_open else (low <= number)) or number > high:
+            raise ValueError(f"expected {accepted}")
+        return number
+
+    parse.accepted = accepted  # type: ignore[attr-defined]
+    return parse
 
 
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if not value >= 0 or value == float("inf"):
-        raise ValueError(f"expected a finite number of at least 0, got {text!r}")
-    return value
+def whole(low: int, high: int, *, zero: str | None = None) -> Parse:
+    """Return a parser of a whole number within ``[low, high]``; ``zero`` names 0."""
+    accepted = f"a whole number from {low} to {high}"
+    if zero:
+        accepted = f"0 ({zero}) or {accepted}"
+
+    def parse(value: Any) -> int:
+        if isinstance(value, bool):
+            raise ValueError(f"expected {accepted}")
+        if isinstance(value, str):
+            text = value.strip()
+            if not re.fullmatch(r"[+-]?[0-9]{1,19}", text):
+                raise ValueError(f"expected {accepted}")
+            value = int(text)
+        if not isinstance(value, int) or not (low <= value <= high or (zero and value == 0)):
+            raise ValueError(f"expected {accepted}")
+        return value
+
+    parse.accepted = accepted  # type: ignore[attr-defined]
+    return parse
 
 
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise ValueError(f"expected a whole number of at least 0, got {text!r}")
-    return value
+def _handler_list(value: Any) -> tuple[str, ...]:
+    parts = value.split(",") if isinstance(value, str) else list(value)
+    names = tuple(str(part).strip() for part in parts if str(part).strip())
+    for name in names:
+        if not MODULE_PATH.fullmatch(name):
+            raise ValueError("expected comma-separated module import paths (a.b.c)")
+    return names
 
 
-def _handler_list(text: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in text.split(",") if part.strip())
+def choice(*options: str, upper: bool = False) -> Parse:
+    """Return a parser that accepts one of ``options`` (compared without case)."""
+
+    def parse(value: Any) -> str:
+        text = str(value).strip()
+        text = text.upper() if upper else text.lower()
+        if text not in options:
+            raise ValueError(f"expected one of {', '.join(options)}")
+        return text
+
+    return parse
+
+
+_log_level = choice(*LOG_LEVELS, upper=True)
+
+
+def _absolute_path(value: Any) -> str:
+    path = str(value).strip()
+    if path and not os.path.isabs(os.path.expanduser(path)):
+        raise ValueError("expected an absolute path (or empty for the per-user default)")
+    return os.path.expanduser(path)
 
 
 @dataclass(frozen=True)
 class Setting:
-    """One ``JOBSVC_*`` setting: its default, how to parse it, and what it means."""
+    """One ``JOBSVC_*`` setting: its default, how to parse and range-check it, what it means."""
 
     name: str
     default: Any
-    parse: Callable[[str], Any]
+    parse: Parse
     meaning: str
 
 
@@ -78,125 +159,226 @@ SETTINGS: tuple[Setting, ...] = (
         "types are rejected with 422.",
     ),
     Setting(
+        "INSTANCE_PATH",
+        "",
+        _absolute_path,
+        "The folder of the default SQLite database (absolute); empty means "
+        "`$XDG_DATA_HOME/jobsvc` (`~/.local/share/jobsvc`).",
+    ),
+    Setting(
         "LEASE_SECONDS",
         30.0,
-        _positive_float,
+        seconds(0.1, DAY_SECONDS),
         "How long a claimed job stays leased without a heartbeat before a worker rescues it.",
     ),
     Setting(
         "HEARTBEAT_SECONDS",
         10.0,
-        _positive_float,
-        "How often a worker extends the leases of the jobs it runs (keep it under lease/2).",
+        seconds(0.01, 3600.0),
+        "How often a worker extends the leases of the jobs it runs; must be below lease/2.",
     ),
     Setting(
         "POLL_SECONDS",
         1.0,
-        _positive_float,
+        seconds(0.001, 3600.0),
         "How long an idle worker waits before looking for ready jobs again (PostgreSQL "
         "workers are also woken at once by LISTEN/NOTIFY).",
     ),
     Setting(
-        "MAX_ATTEMPTS", 3, _positive_int, "Attempts a job gets when it does not say (max_attempts)."
+        "MAX_ATTEMPTS",
+        3,
+        whole(*MAX_ATTEMPTS_RANGE),
+        "Attempts a job gets when it does not say (max_attempts).",
     ),
     Setting(
         "RETRY_BASE_SECONDS",
         2.0,
-        _positive_float,
+        seconds(0.001, DAY_SECONDS),
         "Backoff base: attempt n waits a random time in [0, base * 2**(n-1)] (full jitter).",
     ),
-    Setting("RETRY_MAX_SECONDS", 600.0, _positive_float, "Upper bound of one backoff delay."),
+    Setting(
+        "RETRY_MAX_SECONDS",
+        600.0,
+        seconds(0.001, 7 * DAY_SECONDS),
+        "Upper bound of one backoff delay; at least the base.",
+    ),
     Setting(
         "SHUTDOWN_GRACE_SECONDS",
         30.0,
-        _positive_float,
+        seconds(0.0, DAY_SECONDS, low_open=True),
         "After SIGTERM, how long running jobs may take before they are released for retry.",
     ),
     Setting(
         "DEFAULT_TIMEOUT_SECONDS",
         0.0,
-        float,
+        seconds(*TIMEOUT_RANGE_SECONDS, zero="no timeout"),
         "Timeout for jobs that give none; 0 means no timeout.",
     ),
     Setting(
         "MAX_BODY_BYTES",
         1_048_576,
-        _positive_int,
+        whole(1024, 1 << 30),
         "Largest request body the API accepts (413 above it).",
     ),
     Setting(
         "MAX_PAYLOAD_BYTES",
         262_144,
-        _positive_int,
+        whole(1, 1 << 30),
         "Largest job payload, as compact JSON (422 above it).",
     ),
-    Setting("MAX_JSON_DEPTH", 32, _positive_int, "Deepest nesting of JSON the API accepts."),
-    Setting("MAX_BATCH_JOBS", 1000, _positive_int, "Most jobs one POST /jobs/batch may carry."),
+    Setting("MAX_JSON_DEPTH", 32, whole(1, 200), "Deepest nesting of JSON the API accepts."),
+    Setting("MAX_BATCH_JOBS", 1000, whole(1, 100_000), "Most jobs one POST /jobs/batch may carry."),
     Setting(
         "TRACEBACK_BYTES",
         8192,
-        _positive_int,
+        whole(1, 1 << 20),
         "How much of a failed attempt's traceback is kept with the job.",
     ),
     Setting(
         "RATE_LIMIT_PER_SECOND",
         50.0,
-        _non_negative_float,
+        seconds(0.0, 1e6, unit="requests per second"),
         "Requests per second one API token may make, per API process (429 above it); "
         "0 turns the limit off.",
     ),
     Setting(
         "RATE_LIMIT_BURST",
         100,
-        _positive_int,
+        whole(1, 1_000_000),
         "Requests one API token may make at once before the per-second rate applies.",
     ),
     Setting(
         "MAX_READY_PER_QUEUE",
         0,
-        _non_negative_int,
+        whole(1, 1_000_000_000, zero="no cap"),
         "Most PENDING jobs a queue may hold before enqueues to it answer 503 with "
         "Retry-After; 0 means no cap.",
     ),
-    Setting("LOG_LEVEL", "INFO", str, "Log level of the API and the worker."),
+    Setting(
+        "POOL_TIMEOUT_SECONDS",
+        5.0,
+        seconds(0.01, 300.0),
+        "How long a request waits for a free database connection before it answers 503 "
+        "with Retry-After.",
+    ),
+    Setting(
+        "METRICS_MAX_QUEUES",
+        100,
+        whole(1, 10_000),
+        "Queues /metrics reports one by one (the largest); the rest are summed under "
+        'queue="(other)".',
+    ),
+    Setting("LOG_LEVEL", "INFO", _log_level, "Log level of the API and the worker."),
     Setting(
         "LOG_FORMAT",
         "text",
-        str,
+        choice(*LOG_FORMATS),
         "How the worker writes its log: text (readable lines) or json (one JSON object per "
         "line, with the event's fields: event, job_id, type, queue, attempt, worker).",
     ),
 )
+_BY_KEY = {ENV_PREFIX + setting.name: setting for setting in SETTINGS}
 
 
-def instance_path() -> str:
-    """Return the instance folder: the one Flask picks for the ``jobsvc`` app, found without it.
+def _fail(key: str, value: Any, reason: str) -> ConfigError:
+    shown = value if isinstance(value, str) else repr(value)
+    return ConfigError(f"{key}={shown!r} is refused: {reason}")
 
-    The API and the worker must agree on it, since the default SQLite file lives there: the
-    checkout's ``instance/`` for a source checkout, ``<prefix>/var/jobsvc-instance`` once
-    installed.
+
+def parse_setting(key: str, value: Any) -> Any:
+    """Return ``value`` (environment text or a typed value) for ``key``, range-checked."""
+    try:
+        return _BY_KEY[key].parse(value)
+    except ValueError as exc:
+        raise _fail(key, value, str(exc)) from None
+
+
+def check(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Return every setting of ``config`` parsed and range-checked, the cross-setting rules too.
+
+    Raises ``ConfigError`` naming the variable, its value and what is accepted.
     """
-    package_path = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    prefix = _install_prefix(package_path)
-    if prefix is None:
-        return os.path.join(package_path, "instance")
-    return os.path.join(prefix, "var", "jobsvc-instance")
+    checked = {key: parse_setting(key, config[key]) for key in _BY_KEY if key in config}
+    if "SQLALCHEMY_DATABASE_URI" in config:
+        checked["SQLALCHEMY_DATABASE_URI"] = check_database_url(
+            str(config["SQLALCHEMY_DATABASE_URI"])
+        )
+    lease, heartbeat = (
+        checked.get(ENV_PREFIX + "LEASE_SECONDS"),
+        checked.get(ENV_PREFIX + "HEARTBEAT_SECONDS"),
+    )
+    if lease is not None and heartbeat is not None and not heartbeat < lease / 2:
+        raise ConfigError(
+            f"JOBSVC_HEARTBEAT_SECONDS={heartbeat:g} is refused: it must be below half of "
+            f"JOBSVC_LEASE_SECONDS={lease:g} (below {lease / 2:g}), or every lease expires "
+            "before its heartbeat"
+        )
+    base, cap = (
+        checked.get(ENV_PREFIX + "RETRY_BASE_SECONDS"),
+        checked.get(ENV_PREFIX + "RETRY_MAX_SECONDS"),
+    )
+    if base is not None and cap is not None and cap < base:
+        raise ConfigError(
+            f"JOBSVC_RETRY_MAX_SECONDS={cap:g} is refused: it must be at least "
+            f"JOBSVC_RETRY_BASE_SECONDS={base:g}"
+        )
+    return checked
 
 
-def _install_prefix(package_path: str) -> str | None:
-    # Flask's own rule (flask.sansio.scaffold.find_package), for one package.
-    py_prefix = os.path.abspath(sys.prefix)
-    if Path(package_path).is_relative_to(py_prefix):
-        return py_prefix
-    site_parent, site_folder = os.path.split(package_path)
-    if site_folder.lower() != "site-packages":
-        return None
-    parent, folder = os.path.split(site_parent)
-    if folder.lower() == "lib":
-        return parent
-    if os.path.basename(parent).lower() == "lib":
-        return os.path.dirname(parent)
-    return site_parent
+def check_database_url(url: str) -> str:
+    """Return ``url`` normalized, or raise ``ConfigError`` if jobsvc cannot use it."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(normalize_database_url(url))
+    except ArgumentError:
+        raise ConfigError(
+            f"DATABASE_URL={_hidden(url)!r} is refused: expected a URL such "
+            "as sqlite:////abs/path.sqlite3 or postgresql://user@host/db"
+        ) from None
+    kind = parsed.get_backend_name()
+    if kind not in DATABASE_KINDS:
+        raise ConfigError(
+            f"DATABASE_URL={_hidden(url)!r} is refused: expected a sqlite:// or postgresql:// URL"
+        )
+    path = (parsed.database or "").removeprefix("file:")  # file: for a URI (?mode=ro&uri=true)
+    if kind == "sqlite" and not os.path.isabs(path):
+        raise ConfigError(
+            f"DATABASE_URL={_hidden(url)!r} is refused: a SQLite URL needs an "
+            "absolute file path (sqlite:////abs/path.sqlite3), so every "
+            "process opens the same file"
+        )
+    return parsed.render_as_string(hide_password=False)
+
+
+def _hidden(url: str) -> str:
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def shown_database(url: str) -> str:
+    """Return ``url`` fit for a log line: its password hidden."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def instance_path(environ: Mapping[str, str] | None = None) -> str:
+    """Return the folder of the default SQLite file, the same for every process of this user.
+
+    ``JOBSVC_INSTANCE_PATH`` if set, else ``$XDG_DATA_HOME/jobsvc`` (``~/.local/share/jobsvc``):
+    never a folder found from where the package is installed or the working directory, so
+    the CLI, the API and every worker open one file whatever the install mode.
+    """
+    environ = os.environ if environ is None else environ
+    key = ENV_PREFIX + "INSTANCE_PATH"
+    chosen = parse_setting(key, environ.get(key, ""))
+    if chosen:
+        return os.path.abspath(chosen)
+    data_home = environ.get("XDG_DATA_HOME", "").strip()
+    if not os.path.isabs(data_home):  # the XDG spec: a relative value is to be ignored
+        data_home = os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(data_home, "jobsvc")
 
 
 def default_database_url(instance_path: str) -> str:
@@ -213,21 +395,19 @@ def normalize_database_url(url: str) -> str:
 
 
 def load(instance_path: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Return config keys (Flask's names) from the defaults and the environment."""
+    """Return config keys (Flask's names) from the defaults and the environment, checked.
+
+    Raises ``ConfigError`` for the first value out of range or cross-setting rule broken.
+    """
     environ = os.environ if environ is None else environ
     config: dict[str, Any] = {}
     for setting in SETTINGS:
-        raw = environ.get(ENV_PREFIX + setting.name)
         key = ENV_PREFIX + setting.name
-        if raw is None:
-            config[key] = setting.default
-            continue
-        try:
-            config[key] = setting.parse(raw)
-        except ValueError as exc:
-            raise ValueError(f"{key}: {exc}") from None
-    config["SQLALCHEMY_DATABASE_URI"] = normalize_database_url(
-        environ.get("DATABASE_URL") or default_database_url(instance_path)
-    )
+        raw = environ.get(key)
+        config[key] = setting.default if raw is None else parse_setting(key, raw)
+    config["SQLALCHEMY_DATABASE_URI"] = environ.get(
+        "DATABASE_URL", ""
+    ).strip() or default_database_url(instance_path)
+    config.update(check(config))
     config["MAX_CONTENT_LENGTH"] = config["JOBSVC_MAX_BODY_BYTES"]
     return config

@@ -12,11 +12,14 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 
+from .config import shown_database
+from .errors import DatabaseUnavailable
 from .registry import HandlerRegistry, load_handler_modules, registry
 from .retry import RetryPolicy
 from .schema import upgrade
@@ -25,7 +28,10 @@ from .store import open_waker as _open_waker
 
 logger = logging.getLogger(__name__)
 
+R = TypeVar("R")
 Clock = Callable[[], float]  # monotonic seconds
+STARTUP_RETRY_FIRST_SECONDS = 0.5
+STARTUP_RETRY_MAX_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -47,9 +53,9 @@ class Services:
         return _open_waker(self.engine)
 
 
-def new_engine(database_url: str) -> Engine:
+def new_engine(database_url: str, pool_timeout: float | None = None) -> Engine:
     """Return an engine for ``database_url`` with jobsvc's options and connection setup."""
-    engine = create_engine(database_url, **engine_options(database_url))
+    engine = create_engine(database_url, **engine_options(database_url, pool_timeout))
     configure_engine(engine)
     return engine
 
@@ -72,7 +78,10 @@ def build_services(
     With ``JOBSVC_AUTO_MIGRATE`` pending migrations are applied, under a lock, first.
     """
     owned = engine is None
-    engine = new_engine(config["SQLALCHEMY_DATABASE_URI"]) if engine is None else engine
+    if engine is None:
+        engine = new_engine(
+            config["SQLALCHEMY_DATABASE_URI"], config.get("JOBSVC_POOL_TIMEOUT_SECONDS")
+        )
     configure_engine(engine)
     try:
         if config["JOBSVC_AUTO_MIGRATE"]:
@@ -94,3 +103,32 @@ def build_services(
         job_types=job_types,
         clock=clock,
     )
+
+
+def wait_for_database(
+    build: Callable[[], R], what: str, *, sleep: Callable[[float], None] = time.sleep
+) -> R:
+    """Return ``build()``, calling it again while the database is not up yet.
+
+    A process that starts before its database (a reboot, a restart in progress) waits, as a
+    running one does, instead of exiting with a traceback.
+    """
+    pause = STARTUP_RETRY_FIRST_SECONDS
+    while True:
+        try:
+            return build()
+        except (OperationalError, DatabaseUnavailable) as exc:
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()
+            logger.warning(
+                "%s: database unavailable at start-up (%s); retrying in %.1fs",
+                what,
+                reason[0] if reason else type(exc).__name__,
+                pause,
+            )
+            sleep(pause)
+            pause = min(pause * 2, STARTUP_RETRY_MAX_SECONDS)
+
+
+def log_database(config: Mapping[str, Any], what: str) -> None:
+    """Log which database this process uses, its password hidden."""
+    logger.info("%s: database %s", what, shown_database(config["SQLALCHEMY_DATABASE_URI"]))

@@ -20,6 +20,7 @@ def test_environment_overrides_with_fractions(tmp_path):
         str(tmp_path),
         environ={
             "JOBSVC_LEASE_SECONDS": "0.5",
+            "JOBSVC_HEARTBEAT_SECONDS": "0.2",
             "JOBSVC_MAX_ATTEMPTS": "7",
             "JOBSVC_AUTO_MIGRATE": "off",
             "JOBSVC_HANDLERS": "a.b, c.d ,",
@@ -55,7 +56,9 @@ def test_every_setting_is_documented_in_the_readme():
         assert f"JOBSVC_{setting.name}" in readme, setting.name
 
 
-def test_the_instance_folder_is_the_one_flask_picks():
-    from flask import Flask
-
-    assert config.instance_path() == Flask("jobsvc", instance_relative_config=True).instance_path
+def test_the_instance_folder_is_per_user_unless_set(tmp_path):
+    # Never found from where the package is installed: every process of a user agrees.
+    assert config.instance_path({"XDG_DATA_HOME": str(tmp_path)}) == str(tmp_path / "jobsvc")
+    assert config.instance_path({"JOBSVC_INSTANCE_PATH": str(tmp_path / "x")}) == str(
+        tmp_path / "x"
+    )

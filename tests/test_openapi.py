@@ -12,16 +12,10 @@ from hypothesis import HealthCheck, settings
 
 import tests.handlers  # noqa: F401 - registers the job types the test app accepts
 from jobsvc import create_app
-from jobsvc.api.openapi import build_spec
-from jobsvc.config import SETTINGS
 from jobsvc.extensions import db
-from jobsvc.registry import registry
+from tests.support.openapi import DOCUMENT, SCHEMATHESIS_EXAMPLES
 from tests.support.settings import FAST_SETTINGS
-from tests.support.tokens import bearer as _bearer
-from tests.support.tokens import make_token as _make_token
-
-SCHEMATHESIS_EXAMPLES = 25  # per operation; keeps the whole run well under a minute
-MAX_BATCH_JOBS = next(s.default for s in SETTINGS if s.name == "MAX_BATCH_JOBS")
+from tests.support.tokens import bearer, make_token
 
 
 def _flask_path(rule: str) -> str:
@@ -75,20 +69,17 @@ def token_app(database_url: str) -> Iterator[tuple[Flask, str]]:
             "JOBSVC_RATE_LIMIT_PER_SECOND": 0.0,
         }
     )
-    yield app, _make_token(app)
+    yield app, make_token(app)
     with app.app_context():
         db.engine.dispose()
 
 
 def test_the_served_document_is_the_one_fuzzed_below(token_app):
     app, token = token_app
-    served = app.test_client().get("/openapi.json", headers=_bearer(token)).json
+    served = app.test_client().get("/openapi.json", headers=bearer(token)).json
     assert served == DOCUMENT
 
 
-# Built here rather than fetched from a fixture's app: schemathesis' lazy fixture loader does not
-# run under pytest 9. test_the_served_document_is_the_one_fuzzed_below ties the two together.
-DOCUMENT = build_spec(MAX_BATCH_JOBS, registry.names())
 schema = schemathesis.openapi.from_dict(DOCUMENT)
 
 
@@ -99,4 +90,4 @@ schema = schemathesis.openapi.from_dict(DOCUMENT)
 def test_api_keeps_to_its_openapi_document(case, token_app):
     app, token = token_app
     case.operation.schema.app = app  # send requests to this test's app, in-process (WSGI)
-    case.call_and_validate(headers=_bearer(token), app=app)
+    case.call_and_validate(headers=bearer(token), app=app)

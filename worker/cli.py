@@ -9,17 +9,15 @@ import argparse
 import logging
 import os
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy.exc import OperationalError
-
 from jobsvc import config as settings
 from jobsvc import configure_logging
-from jobsvc.errors import DatabaseUnavailable, SchemaBehind
+from jobsvc.errors import SchemaBehind
+from jobsvc.jobfields import QUEUE_NAME_PATTERN
 from jobsvc.schema import require_current
-from jobsvc.services import Services, build_services
+from jobsvc.services import Services, build_services, log_database, wait_for_database
 
 from .logs import batch_stream_handlers
 from .runner import Runner, WorkerSettings
@@ -27,8 +25,7 @@ from .runner import Runner, WorkerSettings
 logger = logging.getLogger(__name__)
 
 EXIT_CONFIG_ERROR = 2
-STARTUP_RETRY_FIRST_SECONDS = 0.5
-STARTUP_RETRY_MAX_SECONDS = 5.0
+MAX_CONCURRENCY = 1024
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,7 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--queues",
         default="default",
-        help="comma-separated queues to serve, or * for all (default: default)",
+        help="comma-separated queues to serve, or * for every queue; never empty "
+        "(default: default)",
     )
     parser.add_argument(
         "--concurrency",
@@ -61,8 +59,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _queues(text: str) -> tuple[str, ...] | None:
-    names = tuple(part.strip() for part in text.split(",") if part.strip())
-    return None if not names or "*" in names else names
+    """Return the queue names of ``--queues``, or None for ``*`` (every queue)."""
+    names = tuple(part.strip() for part in text.split(","))
+    if names == ("*",):
+        return None
+    bad = [name for name in names if not QUEUE_NAME_PATTERN.fullmatch(name)]
+    if bad:
+        raise ValueError(
+            f"--queues={text!r} is refused: expected comma-separated queue names "
+            "(1 to 64 letters, digits or _ . : -), or * for every queue"
+        )
+    return names
 
 
 def settings_from(config: Mapping[str, Any], args: argparse.Namespace) -> WorkerSettings:
@@ -80,12 +87,14 @@ def settings_from(config: Mapping[str, Any], args: argparse.Namespace) -> Worker
 
 
 def load_config(overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """Return the settings from the environment, with ``overrides`` (the flags) on top."""
-    instance = settings.instance_path()
-    config = settings.load(instance)
+    """Return the settings from the environment, with ``overrides`` (the flags) on top, checked.
+
+    Raises ``ConfigError`` for a value out of range. The default SQLite file's folder is made
+    when the database is first opened (``store/dialects/sqlite.py``).
+    """
+    config = settings.load(settings.instance_path())
     config.update(overrides)
-    # The default SQLite file lives in the instance folder; a worker may start before the API.
-    os.makedirs(instance, exist_ok=True)
+    config.update(settings.check(config))
     return config
 
 
@@ -102,36 +111,31 @@ def build_runner(services: Services, args: argparse.Namespace) -> Runner:
 
 def start(config: Mapping[str, Any], args: argparse.Namespace) -> tuple[Services, Runner]:
     """Build the services and the runner, waiting for the database if it is not up yet."""
-    pause = STARTUP_RETRY_FIRST_SECONDS
-    while True:
-        services = None
-        try:
-            services = build_services(config)
-            return services, build_runner(services, args)
-        except (OperationalError, DatabaseUnavailable) as exc:
-            # A worker that starts before its database (a reboot, a restart in progress) waits,
-            # as a running worker does, instead of exiting with a traceback.
-            reason = getattr(exc, "orig", exc)
-            logger.warning(
-                "database unavailable at start-up (%s); retrying in %.1fs",
-                str(reason).splitlines()[0],
-                pause,
-            )
-            time.sleep(pause)
-            pause = min(pause * 2, STARTUP_RETRY_MAX_SECONDS)
-        except BaseException:
-            if services is not None:
-                services.engine.dispose()
-            raise
-        if services is not None:
-            services.engine.dispose()  # a new engine (and pool) on the next try
+    return wait_for_database(lambda: _build(config, args), "worker")
+
+
+def _build(config: Mapping[str, Any], args: argparse.Namespace) -> tuple[Services, Runner]:
+    services = build_services(config)
+    try:
+        return services, build_runner(services, args)
+    except BaseException:
+        services.engine.dispose()  # a new engine (and pool) on the next try
+        raise
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a worker until SIGTERM/SIGINT (or, with --burst, until nothing is ready)."""
     args = _parser().parse_args(argv)
-    if args.concurrency < 1:
-        print("--concurrency must be at least 1", file=sys.stderr)
+    if not 1 <= args.concurrency <= MAX_CONCURRENCY:
+        print(
+            f"worker: --concurrency={args.concurrency} is refused: expected 1 to {MAX_CONCURRENCY}",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG_ERROR
+    try:
+        _queues(args.queues)
+    except ValueError as exc:
+        print(f"worker: {exc}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())  # handler modules are named relative to where we run
@@ -147,10 +151,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = load_config(overrides)
         configure_logging(config["JOBSVC_LOG_LEVEL"])
+        log_database(config, "worker")
         services, runner = start(config, args)
         batch_stream_handlers(config["JOBSVC_LOG_FORMAT"])
     except SchemaBehind as exc:
         print(f"worker: {exc.message} (JOBSVC_AUTO_MIGRATE is off)", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    except settings.ConfigError as exc:
+        print(f"worker: {exc}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
     except (ImportError, ValueError) as exc:
         print(f"worker: {exc}", file=sys.stderr)

@@ -7,9 +7,10 @@ import logging
 import time
 from typing import Any, TextIO
 
+from jobsvc.config import LOG_FORMATS
+
 FLUSH_INTERVAL_SECONDS = 0.1  # the longest an INFO line waits in memory while jobs flow
 FLUSH_LINES_MAX = 500  # lines held before a write, whatever the time
-LOG_FORMATS = ("text", "json")  # JOBSVC_LOG_FORMAT
 # The record attributes a JSON line carries when the record has them (worker.events sets them).
 EVENT_FIELDS = (
     "event",

@@ -18,7 +18,7 @@ bp = Blueprint("health", __name__)
     "GET",
     "/health",
     scope=OPEN_TO_ALL,
-    summary="Answer 200 when the database answers.",
+    summary="Answer 200 when the database answers and can be written.",
     operation_id="health",
     security=[],
     common_errors=False,
@@ -28,9 +28,11 @@ bp = Blueprint("health", __name__)
     },
 )
 def health() -> Response:
-    """Answer 200 when the database answers, else 503 with the reason."""
+    """Answer 200 when the database answers and takes writes, else 503 with the reason."""
     try:
-        state().services.jobs.ping()
+        reason = state().services.jobs.unwritable_reason()
     except DatabaseUnavailable as exc:
         return database_unavailable(f"database: {exc.message}")
+    if reason is not None:
+        return database_unavailable(f"database cannot be written: {reason}")
     return jsonify({"status": "ok"})

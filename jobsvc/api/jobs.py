@@ -16,6 +16,7 @@ from ..tokens import SCOPE_ADMIN, SCOPE_ENQUEUE, SCOPE_READ
 from .body import read_json
 from .endpoints import endpoint, json_response
 from .quickload import quick_load
+from .readable import encode_jobs
 from .schemas import (
     CreateBatchSchema,
     CreatedBatchSchema,
@@ -190,7 +191,12 @@ def create_jobs() -> tuple[Response, int]:
 )
 def get_job(job_id: str) -> Response:
     """Show one job."""
-    return jsonify(_job_detail.dump(_store().get(_parse_job_id(job_id))))
+    return _one_job(_job_detail.dump(_store().get(_parse_job_id(job_id))))
+
+
+def _one_job(job: dict[str, Any]) -> Response:
+    holder = [job]
+    return encode_jobs(lambda _: jsonify(holder[0]), holder, lambda found: found)
 
 
 @endpoint(
@@ -212,7 +218,8 @@ def list_jobs() -> Response:
     if len(records) == query["limit"]:
         args = {**request.args.to_dict(flat=True), "before": records[-1].id}
         next_url = url_for("jobs.list_jobs", **args)
-    return jsonify({"jobs": _job.dump(records, many=True), "next": next_url})
+    body = {"jobs": _job.dump(records, many=True), "next": next_url}
+    return encode_jobs(jsonify, body, lambda found: found["jobs"])
 
 
 @endpoint(
@@ -228,7 +235,7 @@ def list_jobs() -> Response:
 )
 def cancel_job(job_id: str) -> Response:
     """Cancel a PENDING or RUNNING job."""
-    return jsonify(_job_detail.dump(_store().cancel(_parse_job_id(job_id))))
+    return _one_job(_job_detail.dump(_store().cancel(_parse_job_id(job_id))))
 
 
 @endpoint(
@@ -244,4 +251,4 @@ def cancel_job(job_id: str) -> Response:
 )
 def retry_job(job_id: str) -> Response:
     """Send a FAILED or CANCELLED job back to PENDING with its attempts reset."""
-    return jsonify(_job_detail.dump(_store().retry(_parse_job_id(job_id))))
+    return _one_job(_job_detail.dump(_store().retry(_parse_job_id(job_id))))

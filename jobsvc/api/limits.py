@@ -10,9 +10,12 @@ from collections.abc import Callable, Iterable
 from ..errors import QueueFull
 from ..store import JobStore, NewJob
 
-# How long a queue's count is trusted before it is read again: keeps the count off the hot path
-# at the price of letting the cap be overshot by what other processes add meanwhile.
-COUNT_CACHE_SECONDS = 1.0
+# How long a queue's count (read from the ready index) is trusted: keeps the count off the hot
+# path. Jobs this process accepts meanwhile are added to it, so a burst cannot overshoot the cap
+# by much; jobs claimed meanwhile are not subtracted, so a refusal is checked against a fresh
+# count first (at most one read per queue per REFUSAL_RECHECK_SECONDS).
+COUNT_CACHE_SECONDS = 0.25
+REFUSAL_RECHECK_SECONDS = 0.05
 QUEUE_FULL_RETRY_AFTER_SECONDS = 5
 MAX_CACHED_QUEUES = 10_000  # clients name queues freely; forget them all past this many
 
@@ -34,8 +37,7 @@ class ReadyCap:
         if self.max_waiting <= 0:
             return
         adding = Counter(job.queue for job in new_jobs)
-        counts = {queue: self._count(queue) for queue in adding}
-        full = sorted(queue for queue, count in counts.items() if count >= self.max_waiting)
+        full = sorted(queue for queue in adding if self._is_full(queue))
         if full:
             raise QueueFull(
                 f"queue {full[0]!r} holds {self.max_waiting} or more waiting "
@@ -45,18 +47,26 @@ class ReadyCap:
             )
         with self._lock:
             for queue, number in adding.items():
-                count, read_at = self._counts[queue]
+                count, read_at = self._counts.get(queue, (0, self.clock()))
                 self._counts[queue] = (count + number, read_at)
 
-    def _count(self, queue: str) -> int:
+    def _is_full(self, queue: str) -> bool:
+        count, read_at = self._count(queue, COUNT_CACHE_SECONDS)
+        if count < self.max_waiting:
+            return False
+        if self.clock() - read_at >= REFUSAL_RECHECK_SECONDS:
+            count, _ = self._count(queue, 0.0)  # workers may have drained it meanwhile
+        return count >= self.max_waiting
+
+    def _count(self, queue: str, max_age: float) -> tuple[int, float]:
         now = self.clock()
         with self._lock:
             cached = self._counts.get(queue)
-        if cached is not None and now - cached[1] < COUNT_CACHE_SECONDS:
-            return cached[0]
+        if cached is not None and now - cached[1] < max_age:
+            return cached
         count = self.store.count_waiting(queue, self.max_waiting)
         with self._lock:
             if len(self._counts) >= MAX_CACHED_QUEUES:
                 self._counts.clear()
             self._counts[queue] = (count, now)
-        return count
+        return count, now

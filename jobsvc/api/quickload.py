@@ -45,10 +45,14 @@ def _number_check(field: JobField) -> Check:
     low, high = field.bounds or (-math.inf, math.inf)
 
     def check(value: Any) -> Any:
-        if type(value) not in (int, float) or not math.isfinite(value):
+        kind = type(value)
+        # An int compares with the bounds exactly, before float() could overflow (10**310).
+        if not (
+            (kind is int and low <= value <= high)
+            or (kind is float and math.isfinite(value) and low <= value <= high)
+        ):
             return _UNDECIDED
-        number = float(value)
-        return number if low <= number <= high else _UNDECIDED
+        return float(value)
 
     return check
 

@@ -9,9 +9,16 @@ from sqlalchemy.engine import Engine
 from .dialects import dialect_for, kind_for_url
 
 
-def engine_options(database_url: str) -> dict[str, Any]:
-    """Return ``create_engine`` options that suit the URL's dialect."""
-    return kind_for_url(database_url).engine_options(database_url)
+def engine_options(database_url: str, pool_timeout: float | None = None) -> dict[str, Any]:
+    """Return ``create_engine`` options that suit the URL's dialect.
+
+    ``pool_timeout``: how long a checkout waits for a free connection (then ``TimeoutError``,
+    which the store reports as ``DatabaseUnavailable``); None keeps the dialect's default.
+    """
+    options = kind_for_url(database_url).engine_options(database_url)
+    if pool_timeout is not None:
+        options["pool_timeout"] = pool_timeout
+    return options
 
 
 def configure_engine(engine: Engine) -> None:

@@ -18,6 +18,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy.engine import Connection, CursorResult, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from ..errors import DatabaseUnavailable
 from .dialects import dialect_for
@@ -92,19 +93,29 @@ class Executor:
                 return rows
 
 
+QUERY_CANCELED = "57014"  # PostgreSQL: statement_timeout, or a cancel request
+
+
 def translate_errors(function: Callable[P, R]) -> Callable[P, R]:
-    """Raise ``DatabaseUnavailable`` when the database cannot be reached or stays locked."""
+    """Raise ``DatabaseUnavailable`` when the database cannot be reached, stays locked, has
+    no free connection in the pool, or cancelled a statement that ran too long."""
 
     @functools.wraps(function)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return function(*args, **kwargs)
+        except PoolTimeout as exc:
+            logger.warning("database unavailable: no free connection in the pool (%s)", exc)
+            raise DatabaseUnavailable() from exc
         except OperationalError as exc:
             logger.warning("database unavailable: %s", exc.orig)
             raise DatabaseUnavailable() from exc
         except DBAPIError as exc:
             if exc.connection_invalidated:
                 logger.warning("database connection lost: %s", exc.orig)
+                raise DatabaseUnavailable() from exc
+            if getattr(exc.orig, "sqlstate", None) == QUERY_CANCELED:
+                logger.warning("database statement cancelled: %s", exc.orig)
                 raise DatabaseUnavailable() from exc
             raise
 

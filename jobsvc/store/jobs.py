@@ -129,6 +129,12 @@ class JobStore:
         with self._sql.read() as transaction:
             transaction.execute(text("SELECT 1"))
 
+    @translate_errors
+    def unwritable_reason(self) -> str | None:
+        """Return why the database cannot take writes (read-only, disk full), or None."""
+        with self._sql.read() as transaction:
+            return self._sql.dialect.unwritable_reason(transaction.connection)
+
     def _transition(
         self, job_id: int, allowed: tuple[JobStatus, ...], changes: dict[str, Any], verb: str
     ) -> JobRecord:

@@ -97,6 +97,13 @@ class Dialect(ABC):
     def driver_autocommit(self, driver_connection: Any, on: bool) -> None:
         """Switch a pooled DBAPI connection's autocommit (where it is not always on)."""
 
+    @abstractmethod
+    def unwritable_reason(self, connection: Connection) -> str | None:
+        """Return why the database cannot take writes now (read-only, disk full), or None.
+
+        Runs inside a reading transaction that is rolled back; it writes nothing.
+        """
+
     # -- SQL -------------------------------------------------------------------------------
 
     @abstractmethod

@@ -31,12 +31,14 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from ...timestamps import UTCDateTime
 from .base import CHANNEL, Dialect, Executes, JsonRows, Waker
+from .jsontext import load_json
 
 logger = logging.getLogger(__name__)
 
 PING_AFTER_IDLE_SECONDS = 2.0  # a pooled connection idle this long is pinged at checkout
 POOL_SIZE = 10
 POOL_OVERFLOW = 10
+POOL_TIMEOUT_SECONDS = 5.0  # JOBSVC_POOL_TIMEOUT_SECONDS overrides it
 # Any fixed 64-bit number works; all jobsvc processes on one database must agree on it.
 MIGRATION_LOCK_KEY = int.from_bytes(
     hashlib.sha256(b"jobsvc-migrate").digest()[:8], "big", signed=True
@@ -68,7 +70,14 @@ class PostgreSQLDialect(Dialect):
         # No pool_pre_ping: a round trip before every transaction was a fifth of a POST /jobs;
         # configure pings only connections that sat idle in the pool (see _ping_if_idle).
         # hide_parameters: see SQLiteDialect.engine_options.
-        return {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW, "hide_parameters": True}
+        # pool_timeout, json_deserializer: see SQLiteDialect.engine_options.
+        return {
+            "pool_size": POOL_SIZE,
+            "max_overflow": POOL_OVERFLOW,
+            "hide_parameters": True,
+            "pool_timeout": POOL_TIMEOUT_SECONDS,
+            "json_deserializer": load_json,
+        }
 
     def configure(self) -> None:
         pool = self.engine.pool
@@ -80,7 +89,9 @@ class PostgreSQLDialect(Dialect):
         # A statement on a dead connection raises DatabaseUnavailable, SQLAlchemy then
         # discards the whole pool, and the worker retries with fresh connections.
         url = self.engine.url
-        return create_engine(url, **self.engine_options(url.render_as_string(hide_password=False)))
+        options = self.engine_options(url.render_as_string(hide_password=False))
+        options["pool_timeout"] = getattr(self.engine.pool, "_timeout", POOL_TIMEOUT_SECONDS)
+        return create_engine(url, **options)
 
     def writer_lock(self) -> AbstractContextManager[Any]:
         return _NO_LOCK
@@ -94,6 +105,16 @@ class PostgreSQLDialect(Dialect):
 
     def driver_autocommit(self, driver_connection: Any, on: bool) -> None:
         driver_connection.autocommit = on
+
+    def unwritable_reason(self, connection: Connection) -> str | None:
+        in_recovery, read_only = connection.exec_driver_sql(
+            "SELECT pg_is_in_recovery(), current_setting('transaction_read_only')"
+        ).one()
+        if in_recovery:
+            return "the server is a standby in recovery (read-only)"
+        if read_only == "on":
+            return "transactions are read-only (default_transaction_read_only is on)"
+        return None
 
     def json_rows(
         self, param_name: str, columns: Sequence[tuple[str, TypeEngine[Any]]]

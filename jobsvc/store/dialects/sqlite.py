@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -19,10 +19,14 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from .base import SINGLE_STATEMENT, WRITE_OPTION, Dialect, Executes, JsonRows, Waker
+from .jsontext import load_json
 
 logger = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 30_000
+PROBE_BUSY_TIMEOUT_MS = 500  # the health probe's wait for a busy writer
+MIN_FREE_BYTES = 1 << 20  # /health calls a disk with less free than this full
+POOL_TIMEOUT_SECONDS = 5.0  # JOBSVC_POOL_TIMEOUT_SECONDS overrides it
 WAKE_CHECK_SECONDS = 0.01  # how often an idle worker asks whether anything committed
 
 
@@ -61,10 +65,19 @@ class SQLiteDialect(Dialect):
         # hide_parameters: an error message would otherwise carry bound values (payloads,
         # results, token hashes) into every log line that prints it. check_same_thread is
         # off because worker threads share the pool.
-        return {"connect_args": {"check_same_thread": False}, "hide_parameters": True}
+        # pool_timeout: a request that finds every connection taken answers 503 soon
+        # (DatabaseUnavailable) instead of after SQLAlchemy's 30 s. json_deserializer: a
+        # stored result too deep or too large to decode must not make its job unreadable.
+        return {
+            "connect_args": {"check_same_thread": False},
+            "hide_parameters": True,
+            "pool_timeout": POOL_TIMEOUT_SECONDS,
+            "json_deserializer": load_json,
+        }
 
     def configure(self) -> None:
         if not event.contains(self.engine, "connect", _on_connect):
+            event.listen(self.engine, "do_connect", _create_privately)
             event.listen(self.engine, "connect", _on_connect)
             event.listen(self.engine, "begin", _on_begin)
 
@@ -84,6 +97,28 @@ class SQLiteDialect(Dialect):
 
     def driver_autocommit(self, driver_connection: Any, on: bool) -> None:
         pass  # always on: isolation_level None (see _on_connect)
+
+    def unwritable_reason(self, connection: Connection) -> str | None:
+        path = self.engine.url.database or ""
+        folder = os.path.dirname(path.removeprefix("file:")) or "."
+        try:
+            stats = os.statvfs(folder)
+        except OSError as exc:
+            return f"its folder cannot be read: {exc.strerror}"
+        if stats.f_bavail * stats.f_frsize < MIN_FREE_BYTES:
+            return f"the disk holding it is full (under {MIN_FREE_BYTES} bytes free)"
+        driver = connection.connection.driver_connection
+        # A write statement that matches no row: SQLite refuses it on a read-only file and
+        # changes nothing otherwise. A short busy timeout: a busy writer is not a fault.
+        driver.execute(f"PRAGMA busy_timeout = {PROBE_BUSY_TIMEOUT_MS}")
+        try:
+            driver.execute("UPDATE jobs SET id = id WHERE 0")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                return str(exc)
+        finally:
+            driver.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        return None
 
     def json_rows(
         self, param_name: str, columns: Sequence[tuple[str, TypeEngine[Any]]]
@@ -105,7 +140,7 @@ class SQLiteDialect(Dialect):
         return JsonRows(each, values, each.c.key)
 
     def decode_json(self, value: Any) -> Any:
-        return json.loads(value)  # sqlite3 returns JSON columns as their text
+        return load_json(value)  # sqlite3 returns JSON columns as their text
 
     def notify(self, transaction: Executes, queues: Iterable[str]) -> None:
         pass  # idle workers see the commit itself (PRAGMA data_version)
@@ -116,7 +151,9 @@ class SQLiteDialect(Dialect):
     @contextmanager
     def migration_lock(self) -> Iterator[None]:
         lock_path = Path(f"{self.engine.url.database}.migrate-lock")
-        with lock_path.open("a") as lock_file:
+        with os.fdopen(
+            os.open(lock_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "a"
+        ) as lock_file:
             fcntl.flock(lock_file, fcntl.LOCK_EX)
             try:
                 yield
@@ -135,6 +172,20 @@ class SQLiteDialect(Dialect):
     @staticmethod
     def timestamp_type() -> TypeEngine[Any]:
         return EpochSeconds()
+
+
+def _create_privately(dialect: Any, connection_record: Any, cargs: Any, cparams: Any) -> None:
+    # Before sqlite3 opens the file: a new database and its folder are made readable by their
+    # owner only (0600, 0700). SQLite gives the -wal and -shm files the main file's mode.
+    path = cargs[0] if cargs else cparams.get("database", "")
+    if not path or path == ":memory:" or str(path).startswith("file:") or os.path.exists(path):
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass  # another process made it first
 
 
 def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
