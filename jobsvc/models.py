@@ -14,6 +14,11 @@ from .timestamps import UTCDateTime, db_now
 # SQLite only makes INTEGER PRIMARY KEY an alias of its rowid (autoincrementing); BIGINT elsewhere.
 JobId = BigInteger().with_variant(Integer(), "sqlite")
 
+def partial(predicate: str) -> dict[str, Any]:
+    """Return the ``Index`` options that make it partial (``WHERE predicate``) on both engines."""
+    return {"postgresql_where": text(predicate), "sqlite_where": text(predicate)}
+
+
 QUEUE_NAME_MAX = 64  # characters
 TYPE_NAME_MAX = 128  # characters
 
@@ -74,8 +79,7 @@ class Job(Base):
             text("priority DESC"),
             "run_at",
             "id",
-            postgresql_where=text("status = 'PENDING'"),
-            sqlite_where=text("status = 'PENDING'"),
+            **partial("status = 'PENDING'"),
         ),
         # The same order for workers that serve every queue (no queue filter to lead with).
         Index(
@@ -83,15 +87,13 @@ class Job(Base):
             text("priority DESC"),
             "run_at",
             "id",
-            postgresql_where=text("status = 'PENDING'"),
-            sqlite_where=text("status = 'PENDING'"),
+            **partial("status = 'PENDING'"),
         ),
         # The rescuer looks for expired leases among running jobs only.
         Index(
             "ix_jobs_lease",
             "lease_expires_at",
-            postgresql_where=text("status = 'RUNNING'"),
-            sqlite_where=text("status = 'RUNNING'"),
+            **partial("status = 'RUNNING'"),
         ),
         Index("ix_jobs_status_id", "status", "id"),
     )
@@ -119,7 +121,6 @@ class ApiToken(Base):
             "ux_api_tokens_live_name",
             "name",
             unique=True,
-            postgresql_where=text("revoked_at IS NULL"),
-            sqlite_where=text("revoked_at IS NULL"),
+            **partial("revoked_at IS NULL"),
         ),
     )
