@@ -14,6 +14,7 @@ from .timestamps import UTCDateTime, db_now
 # SQLite only makes INTEGER PRIMARY KEY an alias of its rowid (autoincrementing); BIGINT elsewhere.
 JobId = BigInteger().with_variant(Integer(), "sqlite")
 
+
 def partial(predicate: str) -> dict[str, Any]:
     """Return the ``Index`` options that make it partial (``WHERE predicate``) on both engines."""
     return {"postgresql_where": text(predicate), "sqlite_where": text(predicate)}
