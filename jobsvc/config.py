@@ -131,6 +131,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Largest job payload, as compact JSON (422 above it).",
     ),
     Setting("MAX_JSON_DEPTH", 32, _positive_int, "Deepest nesting of JSON the API accepts."),
+    Setting(
+        "MAX_RESULT_BYTES",
+        1_048_576,
+        _positive_int,
+        "Largest result a handler may return, as JSON; a larger one fails the job for good.",
+    ),
     Setting("MAX_BATCH_JOBS", 1000, _positive_int, "Most jobs one POST /jobs/batch may carry."),
     Setting(
         "TRACEBACK_BYTES",

@@ -76,6 +76,8 @@ def settings_from(config: Mapping[str, Any], args: argparse.Namespace) -> Worker
         poll_seconds=config["JOBSVC_POLL_SECONDS"],
         shutdown_grace_seconds=config["JOBSVC_SHUTDOWN_GRACE_SECONDS"],
         traceback_bytes=config["JOBSVC_TRACEBACK_BYTES"],
+        max_result_bytes=config["JOBSVC_MAX_RESULT_BYTES"],
+        max_json_depth=config["JOBSVC_MAX_JSON_DEPTH"],
     )
 
 
