@@ -6,7 +6,7 @@ import os
 import sys
 import threading
 
-from .logs import flush_logs
+from .logs import FLUSH_WAIT_SECONDS, flush_logs
 
 
 def exit_now_if_threads_remain(code: int) -> None:
@@ -18,7 +18,7 @@ def exit_now_if_threads_remain(code: int) -> None:
     main = threading.main_thread()
     if not any(t is not main and not t.daemon and t.is_alive() for t in threading.enumerate()):
         return
-    flush_logs()
+    flush_logs(FLUSH_WAIT_SECONDS)
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

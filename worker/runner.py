@@ -21,7 +21,7 @@ from .events import Events
 from .execution import MAX_JSON_DEPTH_DEFAULT, MAX_RESULT_BYTES_DEFAULT, ResultLimits
 from .executor import Executor
 from .fetcher import FetchLoop
-from .logs import flush_logs
+from .logs import FLUSH_WAIT_SECONDS, flush_logs
 from .maintenance import Maintenance
 from .shutdown import Shutdown, StopFlag
 
@@ -126,5 +126,5 @@ class Runner:
             self.completer.close()
             self.waker.close()
         self.events.stopped()
-        flush_logs()
+        flush_logs(FLUSH_WAIT_SECONDS)
         return 0

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 
 import pytest
+import requests
 
+from tests.support.processes import REPO
 from tests.support.waiting import wait_until
 
 SMALL_RESULT_BYTES = 10_000
@@ -78,3 +82,70 @@ def test_sigterm_exits_zero_though_a_handler_left_a_non_daemon_thread(service):
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(PROMPT_EXIT_SECONDS) == 0
     wait_until(lambda: "stopped" in service.log("worker1"), message="no 'stopped' line")
+
+
+LOGGED_JOBS = 1000  # two lines each: far more than a pipe's 64 KiB buffer holds
+LONGER_THAN_LEASE_SECONDS = 3.0  # FAST_SETTINGS' lease is 2 s: it lives only by heartbeats
+
+
+def _worker_on_pipe(service) -> subprocess.Popen[bytes]:
+    child = subprocess.Popen(
+        [sys.executable, "-m", "worker", "--queues", "*", "--concurrency", "4"],
+        cwd=REPO,
+        env=service.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    service.children.append(child)
+    return child
+
+
+def _run_many_and_one_longer_than_the_lease(service) -> None:
+    body = {"jobs": [{"type": "test.echo", "max_attempts": 1} for _ in range(LOGGED_JOBS)]}
+    response = requests.post(f"{service.base_url}/jobs/batch", json=body, timeout=30)
+    assert response.status_code == 201
+    slow = service.post(
+        {"type": "test.sleep", "payload": {"seconds": LONGER_THAN_LEASE_SECONDS}, "max_attempts": 1}
+    )
+
+    def none_left() -> bool:
+        return not any(
+            requests.get(f"{service.base_url}/jobs?status={status}&limit=1", timeout=10).json()[
+                "jobs"
+            ]
+            for status in ("PENDING", "RUNNING")
+        )
+
+    wait_until(none_left, timeout=120, interval=0.2, message="jobs left unfinished")
+    done = requests.get(f"{service.base_url}/jobs?status=DONE&limit=1", timeout=10).json()
+    assert done["jobs"], "no job ended DONE"
+    assert (
+        requests.get(f"{service.base_url}/jobs?status=FAILED&limit=1", timeout=10).json()["jobs"]
+        == []
+    )
+    job = service.get(slow)
+    assert (job["status"], job["attempts"]) == ("DONE", 1)  # its lease was kept alive
+
+
+def test_a_stderr_pipe_nobody_reads_does_not_stop_the_worker(service):
+    service.start_api()
+    worker = _worker_on_pipe(service)
+    try:
+        _run_many_and_one_longer_than_the_lease(service)
+        assert worker.poll() is None
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(PROMPT_EXIT_SECONDS) == 0
+    finally:
+        assert worker.stderr is not None
+        worker.stderr.close()
+
+
+def test_a_closed_stderr_does_not_stop_the_worker(service):
+    service.start_api()
+    worker = _worker_on_pipe(service)
+    assert worker.stderr is not None
+    worker.stderr.close()  # every write the worker makes to stderr now fails (EPIPE)
+    _run_many_and_one_longer_than_the_lease(service)
+    assert worker.poll() is None
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(PROMPT_EXIT_SECONDS) == 0
