@@ -159,3 +159,8 @@ def leaves_thread(payload: dict[str, Any], ctx: JobContext) -> dict[str, bool]:
     # A non-daemon thread that never ends: the worker must still exit on SIGTERM.
     threading.Thread(target=time.sleep, args=(3600,), daemon=False).start()
     return {"left": True}
+
+
+@handler("test.async_hang")
+async def async_hang(payload: dict[str, Any], ctx: JobContext) -> None:
+    await asyncio.sleep(3600)

@@ -74,6 +74,16 @@ def test_async_handler_runs_to_done_with_its_result(service):
         assert job["result"] == {"slept": 0.05, "attempt": 1}
 
 
+def test_async_handler_past_its_timeout_fails_and_the_worker_goes_on(service):
+    service.start_api()
+    service.start_worker("--concurrency", "1")
+    hung = service.post({"type": "test.async_hang", "timeout_seconds": 0.5, "max_attempts": 1})
+    after = service.post({"type": "test.async_sleep"})
+    failed, done = service.wait_terminal([hung, after], timeout=30)
+    assert (failed["status"], failed["error_type"]) == ("FAILED", "JobTimeout")
+    assert done["status"] == "DONE"
+
+
 def test_sigterm_exits_zero_though_a_handler_left_a_non_daemon_thread(service):
     service.start_api()
     worker = service.start_worker("--concurrency", "1")
