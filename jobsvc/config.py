@@ -227,6 +227,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Largest job payload, as compact JSON (422 above it).",
     ),
     Setting("MAX_JSON_DEPTH", 32, whole(1, 200), "Deepest nesting of JSON the API accepts."),
+    Setting(
+        "MAX_RESULT_BYTES",
+        1_048_576,
+        whole(1, 1 << 30),
+        "Largest result a handler may return, as JSON; a larger one fails the job for good.",
+    ),
     Setting("MAX_BATCH_JOBS", 1000, whole(1, 100_000), "Most jobs one POST /jobs/batch may carry."),
     Setting(
         "TRACEBACK_BYTES",

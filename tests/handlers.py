@@ -3,9 +3,11 @@ from outside the worker what ran, where, and when."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
+import threading
 import time
 from typing import Any
 
@@ -113,3 +115,52 @@ def work(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
         time.sleep(min(WORK_STEP_SECONDS, max(0.0, deadline - time.monotonic())))
     _log("end", ctx, stopped=ctx.stop_requested.is_set())
     return {"attempt": ctx.attempt, "token": ctx.lease_token, "pid": os.getpid()}
+
+
+class _Unprintable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("__str__ raises")
+
+    def __repr__(self) -> str:
+        raise RuntimeError("__repr__ raises")
+
+
+@handler("test.unprintable_error")
+def unprintable_error(payload: dict[str, Any], ctx: JobContext) -> None:
+    raise _Unprintable()
+
+
+@handler("test.deep_result")
+def deep_result(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for _ in range(int(payload["depth"])):
+        result = {"a": result}
+    return result
+
+
+@handler("test.big_result")
+def big_result(payload: dict[str, Any], ctx: JobContext) -> dict[str, str]:
+    return {"blob": "x" * int(payload["bytes"])}
+
+
+@handler("test.surrogate_error")
+def surrogate_error(payload: dict[str, Any], ctx: JobContext) -> None:
+    raise ValueError("bad text \udcff here")
+
+
+@handler("test.async_sleep")
+async def async_sleep(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+    await asyncio.sleep(0.05)
+    return {"slept": 0.05, "attempt": ctx.attempt}
+
+
+@handler("test.leaves_thread")
+def leaves_thread(payload: dict[str, Any], ctx: JobContext) -> dict[str, bool]:
+    # A non-daemon thread that never ends: the worker must still exit on SIGTERM.
+    threading.Thread(target=time.sleep, args=(3600,), daemon=False).start()
+    return {"left": True}
+
+
+@handler("test.async_hang")
+async def async_hang(payload: dict[str, Any], ctx: JobContext) -> None:
+    await asyncio.sleep(3600)

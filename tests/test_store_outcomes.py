@@ -125,6 +125,25 @@ def test_an_exception_without_a_message_is_named_by_its_type():
             True,
         ),
         (
+            outcomes.too_large(_job(), 2_000_000, 1_048_576),
+            "ResultTooLarge",
+            "ResultTooLarge: the handler's result is 2000000 bytes of JSON, "
+            "over JOBSVC_MAX_RESULT_BYTES=1048576",
+            True,
+        ),
+        (
+            outcomes.too_deep(_job(), 32),
+            "ResultTooDeep",
+            "ResultTooDeep: the handler's result nests deeper than JOBSVC_MAX_JSON_DEPTH=32",
+            True,
+        ),
+        (
+            outcomes.crashed(_job(), MemoryError()),
+            "OutcomeError",
+            "OutcomeError: the worker could not record the attempt's outcome (MemoryError)",
+            False,
+        ),
+        (
             outcomes.lease_expired(Lease(7, "tok"), attempt=1, max_attempts=3, locked_by="h:1:a"),
             "LeaseExpired",
             "lease expired: worker h:1:a stopped heartbeating (it died, hung or lost the database)",
@@ -135,6 +154,43 @@ def test_an_exception_without_a_message_is_named_by_its_type():
 def test_each_named_failure_says_what_happened(outcome, error_type, message, final):
     assert (outcome.error_type, outcome.message, outcome.is_final) == (error_type, message, final)
     assert outcome.lease == Lease(7, "tok")
+
+
+class _Unprintable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no str")
+
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+
+class _ReprOnly(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no str")
+
+    def __repr__(self) -> str:
+        return "_ReprOnly(7)"
+
+
+@pytest.mark.parametrize(
+    ("exc", "message"),
+    [
+        (_Unprintable(), "_Unprintable: <_Unprintable whose str() and repr() raise>"),
+        (_ReprOnly(), "_ReprOnly: _ReprOnly(7)"),
+        (ValueError("bad \udcff text"), "ValueError: bad \\udcff text"),
+        (ValueError("nul \x00 byte"), "ValueError: nul \\x00 byte"),
+        (ValueError("x" * 5000), "ValueError: " + "x" * 2036 + "...(truncated)"),
+    ],
+)
+def test_failed_is_total_bounded_and_storable(exc, message):
+    try:
+        raise exc
+    except Exception as raised:
+        failure = outcomes.failed(_job(), raised, permanent=False, traceback_limit=100)
+    assert failure.message == message
+    assert not failure.is_final
+    assert failure.traceback is not None and len(failure.traceback) <= 100 + 20
+    failure.traceback.encode("utf-8")  # storable and printable
 
 
 def test_only_the_replacement_for_a_refused_outcome_is_not_stored():

@@ -6,11 +6,13 @@ import io
 import json
 import logging
 import sys
+import threading
 from datetime import UTC, datetime
 
 import pytest
 
 from jobsvc.store import ClaimedJob, outcomes
+from tests.support.waiting import wait_until
 from worker.context import JobContext
 from worker.events import Events
 from worker.events import logger as events_logger
@@ -39,25 +41,74 @@ def _logger(stream: io.StringIO) -> tuple[logging.Logger, BatchedStreamHandler]:
 def test_info_lines_wait_for_a_batch_and_flush_writes_them_in_order():
     stream = io.StringIO()
     logger, handler = _logger(stream)
-    logger.info("first")  # the first line goes out at once: nothing was written for a while
+    logger.info("first")
     logger.info("done job_id=1")
     logger.info("done job_id=2")
-    assert stream.getvalue() == "INFO first\n"
     handler.flush()
     assert stream.getvalue() == "INFO first\nINFO done job_id=1\nINFO done job_id=2\n"
+    handler.close()
 
 
 def test_a_warning_is_written_at_once_with_the_lines_held_before_it():
     stream = io.StringIO()
-    logger, _ = _logger(stream)
+    logger, handler = _logger(stream)
     logger.info("first")
     logger.info("claimed job_id=1")
     logger.warning("lease lost job_id=1")
+    wait_until(lambda: "WARNING" in stream.getvalue(), timeout=5, message="no warning written")
     assert stream.getvalue().splitlines() == [
         "INFO first",
         "INFO claimed job_id=1",
         "WARNING lease lost job_id=1",
     ]
+    handler.close()
+
+
+class _BlockedSink(io.StringIO):
+    """A stream whose writes block until it is opened, then fail while it is broken."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open = threading.Event()
+        self.broken = False
+
+    def write(self, text: str) -> int:
+        self.open.wait()
+        if self.broken:
+            raise BrokenPipeError(32, "Broken pipe")
+        return super().write(text)
+
+
+def test_a_blocked_sink_never_blocks_the_logger_and_the_drop_count_is_written_later():
+    stream = _BlockedSink()
+    handler = BatchedStreamHandler(stream, capacity=10)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    logger = logging.getLogger(f"test.worker.logs.blocked.{id(stream)}")
+    logger.propagate, logger.level = False, logging.INFO
+    logger.addHandler(handler)
+    logger.warning("first")  # the writer takes it and blocks in the write
+    wait_until(lambda: handler.dropped() == 0 and not handler._lines, timeout=5)
+    for n in range(25):  # returns at once although nothing can be written
+        logger.info("line %d", n)
+    assert handler.dropped() == 15
+    stream.open.set()
+    handler.flush()
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "WARNING first"
+    assert "WARNING logging: 15 lines dropped" in lines[1]
+    assert lines[2:] == [f"INFO line {n}" for n in range(10)]
+    stream.broken = True
+    logger.info("lost")
+    handler.flush()
+    assert handler.dropped() == 1
+    stream.broken = False
+    logger.info("back")
+    handler.flush()
+    assert stream.getvalue().splitlines()[-2:] == [
+        "WARNING logging: 1 lines dropped while the log output was blocked or broken",
+        "INFO back",
+    ]
+    handler.close()
 
 
 @pytest.mark.parametrize(

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import json
 import threading
 import time
 from dataclasses import dataclass, field
+from types import CoroutineType
+from typing import Any
 
 from jobsvc.registry import HandlerRegistry
 from jobsvc.store import ClaimedJob, Outcome, outcomes
 
 from .context import JobContext
 from .errors import Interrupted, PermanentError
+
+MAX_RESULT_BYTES_DEFAULT = 1_048_576
+MAX_JSON_DEPTH_DEFAULT = 32
+# One encoder for every result: ``json.dumps(..., allow_nan=False)`` built one per call.
+_ENCODER = json.JSONEncoder(allow_nan=False)
+_slot_locals = threading.local()
 
 
 @dataclass
@@ -81,8 +90,24 @@ class Execution:
                 )
 
 
+@dataclass(frozen=True)
+class ResultLimits:
+    """What a handler's result may be: its JSON size and nesting (JOBSVC_MAX_RESULT_BYTES,
+    JOBSVC_MAX_JSON_DEPTH)."""
+
+    max_bytes: int = MAX_RESULT_BYTES_DEFAULT
+    max_depth: int = MAX_JSON_DEPTH_DEFAULT
+
+
+_DEFAULT_LIMITS = ResultLimits()
+
+
 def run_handler(
-    job: ClaimedJob, context: JobContext, registry: HandlerRegistry, traceback_limit: int
+    job: ClaimedJob,
+    context: JobContext,
+    registry: HandlerRegistry,
+    traceback_limit: int,
+    limits: ResultLimits = _DEFAULT_LIMITS,
 ) -> Outcome:
     """Run ``job``'s handler and return the outcome of the attempt."""
     function = registry.get(job.type)
@@ -90,6 +115,8 @@ def run_handler(
         return outcomes.unknown_type(job, registry.names())
     try:
         result = function(job.payload, context)
+        if type(result) is CoroutineType:  # an ``async def`` handler: run it here
+            result = _event_loop().run_until_complete(result)
     except PermanentError as exc:
         return outcomes.failed(job, exc, permanent=True, traceback_limit=traceback_limit)
     except Interrupted:
@@ -97,8 +124,44 @@ def run_handler(
     except BaseException as exc:  # noqa: B036 - SystemExit in a handler fails the attempt,
         # it must not end the slot's thread and leave the job RUNNING under a live heartbeat.
         return outcomes.failed(job, exc, permanent=False, traceback_limit=traceback_limit)
+    return encoded(job, result, limits)
+
+
+def encoded(job: ClaimedJob, result: Any, limits: ResultLimits) -> Outcome:
+    """Return the success of ``job`` with ``result`` encoded once (the store reuses the text),
+    or the permanent failure saying why the result cannot be stored."""
     try:
-        result_json = json.dumps(result, allow_nan=False)  # encoded once: the store reuses it
-    except (TypeError, ValueError) as exc:
+        result_json = _ENCODER.encode(result)
+    except RecursionError:
+        return outcomes.too_deep(job, limits.max_depth)
+    except Interrupted:
+        raise
+    except BaseException as exc:  # noqa: B036 - whatever a result's encoding raises
         return outcomes.not_json(job, exc)
+    if len(result_json) > limits.max_bytes:  # ASCII only (ensure_ascii): chars are bytes
+        return outcomes.too_large(job, len(result_json), limits.max_bytes)
+    # Nesting needs at least one bracket per level: count them (C speed) before walking.
+    if result_json.count("[") + result_json.count("{") > limits.max_depth and _deeper_than(
+        result, limits.max_depth
+    ):
+        return outcomes.too_deep(job, limits.max_depth)
     return outcomes.succeeded(job, result, result_json)
+
+
+def _deeper_than(value: Any, depth: int) -> bool:
+    if isinstance(value, dict):
+        children: Any = value.values()
+    elif isinstance(value, list | tuple):
+        children = value
+    else:
+        return False
+    return depth <= 0 or any(_deeper_than(child, depth - 1) for child in children)
+
+
+def _event_loop() -> asyncio.AbstractEventLoop:
+    # One loop per slot thread, made on its first async job and reused by the next ones.
+    loop: asyncio.AbstractEventLoop | None = getattr(_slot_locals, "loop", None)
+    if loop is None or loop.is_closed():
+        loop = asyncio.new_event_loop()
+        _slot_locals.loop = loop
+    return loop

@@ -11,7 +11,7 @@ from .completer import Completer, Report
 from .context import JobContext
 from .errors import Interrupted
 from .events import Events
-from .execution import Execution
+from .execution import Execution, ResultLimits
 from .slots import SlotPool
 
 
@@ -26,6 +26,7 @@ class Executor:
         completer: Completer,
         events: Events,
         wake: threading.Event,
+        limits: ResultLimits | None = None,
     ) -> None:
         self.concurrency = concurrency
         self._completer = completer
@@ -34,7 +35,7 @@ class Executor:
         self._worker_id = events.worker_id
         self._running: dict[int, Execution] = {}  # claimed and not yet reported
         self._lock = threading.Lock()
-        self.slots = SlotPool(concurrency, registry, traceback_limit, self._on_outcome)
+        self.slots = SlotPool(concurrency, registry, traceback_limit, self._on_outcome, limits)
 
     def free(self) -> int:
         """Return how many more attempts the slots can take now."""

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
+from collections import deque
 from typing import Any, TextIO
 
 from jobsvc.config import LOG_FORMATS
 
 FLUSH_INTERVAL_SECONDS = 0.1  # the longest an INFO line waits in memory while jobs flow
 FLUSH_LINES_MAX = 500  # lines held before a write, whatever the time
+BUFFER_LINES_MAX = 20_000  # lines held while the sink blocks; past it they are dropped
+FLUSH_WAIT_SECONDS = 1.0  # the longest a flush waits for a sink that blocks
+DROPPED_MESSAGE = "logging: %d lines dropped while the log output was blocked or broken"
 # The record attributes a JSON line carries when the record has them (worker.events sets them).
 EVENT_FIELDS = (
     "event",
@@ -30,42 +35,105 @@ EVENT_FIELDS = (
 
 
 class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """A StreamHandler that writes many lines per system call.
+    """A StreamHandler that writes many lines per system call, on a writer thread of its own.
 
     The stock handler writes and flushes every record: at thousands of jobs a second that was
-    the biggest cost of the worker's loop. WARNING and above are written at once; INFO lines wait
-    at most ``FLUSH_INTERVAL_SECONDS``, or until the runner flushes before it idles.
+    the biggest cost of the worker's loop. And a write blocks the thread that logs: a stderr
+    pipe nobody reads stopped the worker's heartbeats. So ``emit`` only formats the line and
+    appends it to a bounded buffer; the writer thread writes WARNING and above at once and INFO
+    lines at most ``FLUSH_INTERVAL_SECONDS`` later (or once ``FLUSH_LINES_MAX`` are held). When
+    the sink blocks or fails, lines past ``capacity`` are dropped and counted, and the count is
+    written once the sink takes lines again.
     """
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO, capacity: int = BUFFER_LINES_MAX) -> None:
         super().__init__(stream)
-        self._pending: list[str] = []
-        self._written_at = 0.0
+        self._lines: deque[str | threading.Event] = deque()  # appends are atomic: no lock
+        self._capacity = capacity
+        self._dropped = 0
+        self._dropped_lock = threading.Lock()
+        self._wanted = threading.Event()  # write now: a warning, a full batch, a flush, close
+        self._closing = False
+        self._writer = threading.Thread(target=self._serve, name="log-writer", daemon=True)
+        self._writer.start()
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self._pending.append(self.format(record) + self.terminator)
-            now = time.monotonic()
-            if (
-                record.levelno >= logging.WARNING
-                or len(self._pending) >= FLUSH_LINES_MAX
-                or now - self._written_at >= FLUSH_INTERVAL_SECONDS
-            ):
-                self._write(now)
+            line = self.format(record) + self.terminator
+            lines = self._lines
+            if len(lines) >= self._capacity:
+                self._count_dropped(1)
+                return
+            lines.append(line)
+            if record.levelno >= logging.WARNING or len(lines) == FLUSH_LINES_MAX:
+                self._wanted.set()
         except Exception:  # the logging module's own contract: report, never raise
             self.handleError(record)
 
-    def flush(self) -> None:
-        """Write every held line."""
-        with self.lock:  # type: ignore[union-attr]
-            self._write(time.monotonic())
+    def flush(self, wait_seconds: float = FLUSH_WAIT_SECONDS) -> None:
+        """Have the writer write every held line; wait at most ``wait_seconds`` for it."""
+        written = threading.Event()
+        self._lines.append(written)  # a marker past the buffer's bound: it is tiny
+        self._wanted.set()
+        if wait_seconds > 0 and self._writer.is_alive():
+            written.wait(wait_seconds)
 
-    def _write(self, now: float) -> None:
-        if self._pending:
-            self.stream.write("".join(self._pending))
-            self._pending.clear()
-        self.stream.flush()
-        self._written_at = now
+    def close(self) -> None:
+        """Write what is held (waiting at most ``FLUSH_WAIT_SECONDS``), then stop the writer."""
+        self.flush()
+        self._closing = True
+        self._wanted.set()
+        super().close()
+
+    def dropped(self) -> int:
+        """Return how many lines were dropped and not yet reported."""
+        return self._dropped
+
+    def _serve(self) -> None:
+        while not self._closing:
+            self._wanted.wait(FLUSH_INTERVAL_SECONDS)
+            self._wanted.clear()
+            try:
+                self._write_held()
+            except Exception:  # noqa: S112 - the writer outlives any failure of its sink
+                continue
+
+    def _write_held(self) -> None:
+        lines: list[str] = []
+        markers: list[threading.Event] = []
+        take = self._lines.popleft
+        while self._lines:
+            item = take()
+            if type(item) is str:
+                lines.append(item)
+            else:
+                markers.append(item)  # type: ignore[arg-type]
+        if lines or self._dropped:
+            self._deliver(lines)
+        for marker in markers:
+            marker.set()
+
+    def _deliver(self, lines: list[str]) -> None:
+        with self._dropped_lock:
+            dropped, self._dropped = self._dropped, 0
+        text = "".join(lines)
+        if dropped:
+            text = self._dropped_line(dropped) + text
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except Exception:  # a broken or closed sink: count what it lost, keep the jobs going
+            self._count_dropped(dropped + len(lines))
+
+    def _count_dropped(self, count: int) -> None:
+        with self._dropped_lock:
+            self._dropped += count
+
+    def _dropped_line(self, count: int) -> str:
+        record = logging.LogRecord(
+            __name__, logging.WARNING, "", 0, DROPPED_MESSAGE, (count,), None
+        )
+        return self.format(record) + self.terminator
 
 
 class SecondCachedFormatter(logging.Formatter):
@@ -153,7 +221,11 @@ def batch_stream_handlers(log_format: str = "text") -> None:
             root.handlers[index] = batched
 
 
-def flush_logs() -> None:
-    """Write every line the root logger's handlers hold (before idling or exiting)."""
+def flush_logs(wait_seconds: float = 0.0) -> None:
+    """Have the root logger's handlers write every line they hold (before idling or exiting),
+    waiting at most ``wait_seconds`` for a batched handler's writer."""
     for handler in logging.getLogger().handlers:
-        handler.flush()
+        if isinstance(handler, BatchedStreamHandler):
+            handler.flush(wait_seconds)
+        else:
+            handler.flush()

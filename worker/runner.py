@@ -18,9 +18,10 @@ from jobsvc.store import LeaseStore, Waker
 
 from .completer import Completer
 from .events import Events
+from .execution import MAX_JSON_DEPTH_DEFAULT, MAX_RESULT_BYTES_DEFAULT, ResultLimits
 from .executor import Executor
 from .fetcher import FetchLoop
-from .logs import flush_logs
+from .logs import FLUSH_WAIT_SECONDS, flush_logs
 from .maintenance import Maintenance
 from .shutdown import Shutdown, StopFlag
 
@@ -37,6 +38,8 @@ class WorkerSettings:
     poll_seconds: float
     shutdown_grace_seconds: float
     traceback_bytes: int
+    max_result_bytes: int = MAX_RESULT_BYTES_DEFAULT
+    max_json_depth: int = MAX_JSON_DEPTH_DEFAULT
 
 
 def new_worker_id() -> str:
@@ -69,6 +72,7 @@ class Runner:
             self.completer,
             self.events,
             wake,
+            ResultLimits(settings.max_result_bytes, settings.max_json_depth),
         )
         self.maintenance = Maintenance(
             store,
@@ -122,5 +126,5 @@ class Runner:
             self.completer.close()
             self.waker.close()
         self.events.stopped()
-        flush_logs()
+        flush_logs(FLUSH_WAIT_SECONDS)
         return 0

@@ -16,7 +16,7 @@ from .completer import Completer, Report
 from .errors import Interrupted
 from .events import Events
 from .executor import Executor
-from .logs import flush_logs
+from .logs import FLUSH_WAIT_SECONDS, flush_logs
 from .maintenance import Maintenance
 
 logger = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ class Shutdown:
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if self._stop.is_set():
             logger.warning("second signal: exiting now; leases of running jobs will expire")
-            flush_logs()
+            flush_logs(FLUSH_WAIT_SECONDS)
             os._exit(EXIT_AT_ONCE)
         logger.info(
             "signal %s: no new claims; draining %d running jobs",

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import queue
 import threading
 from collections.abc import Callable
 
 from jobsvc.registry import HandlerRegistry
-from jobsvc.store import Outcome
+from jobsvc.store import Outcome, outcomes
 
 from .errors import Interrupted
-from .execution import Execution, run_handler
+from .execution import Execution, ResultLimits, run_handler
+
+logger = logging.getLogger(__name__)
 
 
 class SlotPool:
@@ -27,7 +30,9 @@ class SlotPool:
         registry: HandlerRegistry,
         traceback_limit: int,
         report: Callable[[Execution, Outcome], None],
+        limits: ResultLimits | None = None,
     ) -> None:
+        self._limits = limits or ResultLimits()
         self._queue: queue.SimpleQueue[Execution | None] = queue.SimpleQueue()
         self._registry = registry
         self._traceback_limit = traceback_limit
@@ -80,14 +85,21 @@ class SlotPool:
                 # An interruption that arrived after its attempt ended lands here; the runner
                 # already reported that attempt.
                 continue
+            except Exception:
+                # The slot outlives any failure: a dead slot would leave the worker a slot short.
+                logger.exception("slot %s: an attempt's bookkeeping failed", thread.name)
 
     def _run(self, execution: Execution) -> None:
+        job = execution.job
         try:
             outcome = run_handler(
-                execution.job, execution.context, self._registry, self._traceback_limit
+                job, execution.context, self._registry, self._traceback_limit, self._limits
             )
         except Interrupted:
             return  # the runner resolved this attempt before it interrupted it
+        except BaseException as exc:  # noqa: B036 - building the outcome failed: the attempt
+            # still ends with a stored outcome, or the job stays RUNNING under a live heartbeat.
+            outcome = outcomes.crashed(job, exc)
         finally:
             execution.unbind_thread()
         if execution.resolve():

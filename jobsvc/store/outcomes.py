@@ -20,7 +20,11 @@ UNKNOWN_TYPE = "UnknownJobType"
 NOT_STORED = "OutcomeNotStored"
 LEASE_EXPIRED = "LeaseExpired"
 TIMED_OUT = "JobTimeout"  # the name of the exception the worker raises in the handler's thread
+TOO_LARGE = "ResultTooLarge"
+TOO_DEEP = "ResultTooDeep"
+CRASHED = "OutcomeError"  # building the outcome itself failed; the attempt still ends
 TRUNCATED_MARK = "...(truncated)\n"
+MESSAGE_CHARS_MAX = 2048  # an error message kept (and logged) is at most this long
 
 
 @dataclass(frozen=True)
@@ -82,18 +86,34 @@ def failed(
     traceback_limit: int,
     with_traceback: bool = True,
 ) -> Failed:
-    """The attempt of ``job`` raised ``exc``; keep at most ``traceback_limit`` of its trace."""
-    error_type = type(exc).__name__
-    message = f"{error_type}: {exc}" if str(exc) else error_type
-    trace = "".join(tracebacks.format_exception(exc)) if with_traceback else None
+    """The attempt of ``job`` raised ``exc``; keep at most ``traceback_limit`` of its trace.
+
+    Total: an exception whose ``__str__`` or ``__repr__`` raises, or whose traceback cannot be
+    formatted, still gives a bounded, storable message.
+    """
+    error_type = _type_name(exc)
+    text = _text_of(exc, error_type)
+    message = f"{error_type}: {text}" if text else error_type
+    trace = _trace_of(exc) if with_traceback else None
     return Failed(
         lease=job.lease,
         attempt=job.attempt,
         max_attempts=job.max_attempts,
-        message=message,
-        error_type=error_type,
-        traceback=_bounded(trace, traceback_limit) if trace else None,
+        message=_storable(_bounded_message(message)),
+        error_type=_storable(error_type),
+        traceback=_storable(_bounded(trace, traceback_limit)) if trace else None,
         permanent=permanent,
+    )
+
+
+def crashed(job: ClaimedJob, exc: BaseException) -> Failed:
+    """Turning the attempt of ``job`` into an outcome raised ``exc``: retry it like a raise."""
+    return Failed(
+        lease=job.lease,
+        attempt=job.attempt,
+        max_attempts=job.max_attempts,
+        message=f"{CRASHED}: the worker could not record the attempt's outcome ({_type_name(exc)})",
+        error_type=CRASHED,
     )
 
 
@@ -108,14 +128,40 @@ def timed_out(job: ClaimedJob) -> Failed:
     )
 
 
-def not_json(job: ClaimedJob, exc: Exception) -> Failed:
+def not_json(job: ClaimedJob, exc: BaseException) -> Failed:
     """The attempt of ``job`` returned a result JSON cannot encode (``exc``): fail it for good."""
     return failed(
         job,
-        TypeError(f"the handler's result is not JSON: {exc}"),
+        TypeError(f"the handler's result is not JSON: {_text_of(exc, _type_name(exc))}"),
         permanent=True,
         traceback_limit=0,
         with_traceback=False,
+    )
+
+
+def too_large(job: ClaimedJob, size_bytes: int, limit_bytes: int) -> Failed:
+    """The result of ``job``'s attempt encodes to more than ``limit_bytes``: fail it for good."""
+    return Failed(
+        lease=job.lease,
+        attempt=job.attempt,
+        max_attempts=job.max_attempts,
+        message=f"{TOO_LARGE}: the handler's result is {size_bytes} bytes of JSON, over "
+        f"JOBSVC_MAX_RESULT_BYTES={limit_bytes}",
+        error_type=TOO_LARGE,
+        permanent=True,
+    )
+
+
+def too_deep(job: ClaimedJob, limit_depth: int) -> Failed:
+    """The result of ``job``'s attempt nests deeper than ``limit_depth``: fail it for good."""
+    return Failed(
+        lease=job.lease,
+        attempt=job.attempt,
+        max_attempts=job.max_attempts,
+        message=f"{TOO_DEEP}: the handler's result nests deeper than "
+        f"JOBSVC_MAX_JSON_DEPTH={limit_depth}",
+        error_type=TOO_DEEP,
+        permanent=True,
     )
 
 
@@ -175,3 +221,46 @@ def rescued(failure: Failed, status: JobStatus) -> Rescued:
 
 def _bounded(text: str, limit: int) -> str:
     return text if len(text) <= limit else TRUNCATED_MARK + text[-limit:]
+
+
+def _bounded_message(text: str) -> str:
+    # The head of a message says what went wrong; its tail is usually repetition.
+    if len(text) <= MESSAGE_CHARS_MAX:
+        return text
+    return text[:MESSAGE_CHARS_MAX] + TRUNCATED_MARK.rstrip("\n")
+
+
+def _type_name(exc: BaseException) -> str:
+    name = getattr(type(exc), "__name__", None)
+    return name if type(name) is str else "Exception"
+
+
+def _text_of(exc: BaseException, error_type: str) -> str:
+    # A handler's exception may raise from __str__ (and __repr__): say so instead of failing.
+    for render in (str, repr):
+        try:
+            text = render(exc)
+        except Exception:  # noqa: S112 - any failure here means: try the next rendering
+            continue
+        if type(text) is str:
+            return text
+    return f"<{error_type} whose str() and repr() raise>"
+
+
+def _trace_of(exc: BaseException) -> str | None:
+    try:
+        return "".join(tracebacks.format_exception(exc))
+    except Exception:
+        return None
+
+
+def _storable(text: str) -> str:
+    # PostgreSQL text holds neither NUL nor lone surrogates, and stderr cannot encode the
+    # latter: escape both, so the job keeps its retry and its real message.
+    if "\x00" in text:
+        text = text.replace("\x00", "\\x00")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
