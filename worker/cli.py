@@ -76,6 +76,7 @@ def settings_from(config: Mapping[str, Any], args: argparse.Namespace) -> Worker
         poll_seconds=config["JOBSVC_POLL_SECONDS"],
         shutdown_grace_seconds=config["JOBSVC_SHUTDOWN_GRACE_SECONDS"],
         traceback_bytes=config["JOBSVC_TRACEBACK_BYTES"],
+        cancel_grace_seconds=config["JOBSVC_CANCEL_GRACE_SECONDS"],
     )
 
 

@@ -19,10 +19,13 @@ from jobsvc.store import LeaseStore, Waker
 from .completer import Completer
 from .events import Events
 from .executor import Executor
+from .fencing import Fence
 from .fetcher import FetchLoop
 from .logs import flush_logs
 from .maintenance import Maintenance
 from .shutdown import Shutdown, StopFlag
+
+CANCEL_POLL_SECONDS = 0.5  # without notifications: how often running jobs are checked for cancel
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class WorkerSettings:
     poll_seconds: float
     shutdown_grace_seconds: float
     traceback_bytes: int
+    cancel_grace_seconds: float = 5.0
 
 
 def new_worker_id() -> str:
@@ -70,6 +74,12 @@ class Runner:
             self.events,
             wake,
         )
+        self.fence = Fence(
+            self.executor,
+            self.events,
+            lease_seconds=settings.lease_seconds,
+            heartbeat_seconds=settings.heartbeat_seconds,
+        )
         self.maintenance = Maintenance(
             store,
             self.executor,
@@ -77,6 +87,12 @@ class Runner:
             self.events,
             lease_seconds=settings.lease_seconds,
             heartbeat_seconds=settings.heartbeat_seconds,
+            fence=self.fence,
+            # PostgreSQL NOTIFYs a cancel; the heartbeat is then only the fallback.
+            cancel_check_seconds=(
+                settings.heartbeat_seconds if waker.notices_cancels else CANCEL_POLL_SECONDS
+            ),
+            cancel_grace_seconds=settings.cancel_grace_seconds,
         )
         self.fetcher = FetchLoop(
             store,
@@ -112,12 +128,14 @@ class Runner:
     def run(self) -> int:
         """Serve jobs until stopped; return the process exit code."""
         self.events.started(self.settings.queues, self.settings.concurrency, os.getpid())
+        self.fence.start()
         try:
             self.fetcher.run()
             self.shutdown.drain()
         finally:
             self._stop.set()  # from here a signal exits at once
             self.fetcher.close()
+            self.fence.close()
             self.executor.close()
             self.completer.close()
             self.waker.close()
