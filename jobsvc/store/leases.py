@@ -177,12 +177,19 @@ class LeaseStore:
 
     @translate_errors
     def cancelled(self, leases: Sequence[Lease]) -> set[int]:
-        """Return the ids among ``leases`` whose job was cancelled (a cheap read by id)."""
+        """Return the ids among ``leases`` whose job was cancelled (a cheap read by id).
+
+        A cancel keeps the attempt's token on the row, and so does a retry right after it: a
+        row that is no longer RUNNING but still carries the token was cancelled (a rescue
+        clears the token).
+        """
         if not leases:
             return set()
+        pairs = [(lease.job_id, lease.token) for lease in leases]
         query = select(jobs.c.id).where(
-            jobs.c.id.in_([lease.job_id for lease in leases]),
-            jobs.c.status == JobStatus.CANCELLED,
+            jobs.c.id.in_([job_id for job_id, _ in pairs]),  # the primary key: an index read
+            tuple_(jobs.c.id, jobs.c.lease_token).in_(pairs),
+            jobs.c.status != JobStatus.RUNNING,
         )
         with self._sql.read() as transaction:
             return {row[0] for row in transaction.execute(query)}
