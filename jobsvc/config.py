@@ -209,6 +209,13 @@ SETTINGS: tuple[Setting, ...] = (
         "After SIGTERM, how long running jobs may take before they are released for retry.",
     ),
     Setting(
+        "CANCEL_GRACE_SECONDS",
+        5.0,
+        seconds(0.0, 3600.0),
+        "After a running job is cancelled, how long its handler may take to stop by itself "
+        "(ctx.cancelled) before the worker stops it.",
+    ),
+    Setting(
         "DEFAULT_TIMEOUT_SECONDS",
         0.0,
         seconds(*TIMEOUT_RANGE_SECONDS, zero="no timeout"),

@@ -235,6 +235,25 @@ def test_the_waker_times_out_when_nothing_commits_and_wakes_on_commit(engine, ex
         waker.close()
 
 
+def test_a_cancel_notice_is_told_apart_where_the_dialect_sends_one(engine, executor, insert):
+    waker = open_waker(engine)
+    try:
+        waker.wait(0.1)  # the waker starts listening (PostgreSQL) or reads the version
+        with executor.write() as transaction:
+            transaction.run(insert, {"batch": batch_parameter([JOB])})
+            executor.dialect.notify(transaction, {"default"})
+        assert waker.wait(WAIT_SECONDS) is True
+        assert waker.cancel_noticed() is False  # an ordinary wake-up is no cancel
+        with executor.write() as transaction:
+            executor.dialect.notify_cancel(transaction, 42)
+            transaction.run(insert, {"batch": batch_parameter([JOB])})  # SQLite: a commit
+        assert waker.wait(WAIT_SECONDS) is True
+        assert waker.cancel_noticed() is waker.notices_cancels  # PostgreSQL only, then polled
+        assert waker.cancel_noticed() is False  # told once
+    finally:
+        waker.close()
+
+
 def test_the_migration_lock_is_exclusive_between_two_connections(engine, other_engine):
     holding, release, second_in = threading.Event(), threading.Event(), threading.Event()
 

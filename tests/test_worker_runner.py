@@ -92,8 +92,8 @@ def test_hung_handler_is_stopped_at_its_timeout_and_the_slot_reused(engine, job_
 
 def test_cancelling_a_running_job_stops_its_handler(engine, job_store, caplog):
     caplog.set_level(logging.INFO, logger="worker.events")
-    job_id = _enqueue(job_store, "test.spin")
-    runner = burst_runner(engine, burst=False)
+    job_id = _enqueue(job_store, "test.spin")  # never looks at ctx.cancelled
+    runner = burst_runner(engine, burst=False, cancel_grace_seconds=0.3)
     thread = threading.Thread(target=runner.run)
     thread.start()
     try:
@@ -105,7 +105,7 @@ def test_cancelling_a_running_job_stops_its_handler(engine, job_store, caplog):
         thread.join(10)
     assert not thread.is_alive()
     assert job_store.get(job_id).status is JobStatus.CANCELLED
-    assert [e.event for e in _events(caplog, job_id)] == ["claimed", "lease_lost"]
+    assert [e.event for e in _events(caplog, job_id)] == ["claimed", "cancelling"]
 
 
 def test_stop_releases_jobs_still_running_after_the_grace_period(engine, job_store, caplog):

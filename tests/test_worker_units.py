@@ -16,6 +16,7 @@ from jobsvc.store import Failed, LeaseStore, NewJob, Released, Succeeded, open_w
 from worker.completer import Report
 from worker.events import Events
 from worker.executor import Executor
+from worker.fencing import Fence
 from worker.fetcher import FetchLoop
 from worker.maintenance import Maintenance
 from worker.shutdown import Shutdown, StopFlag
@@ -52,8 +53,17 @@ def parts(store):
     """An executor and maintenance on 2 slots, their reports kept by ``Reports``."""
     reports, wake = Reports(), threading.Event()
     executor = Executor(2, registry, 4096, reports, Events("w"), wake)
+    fence = Fence(executor, Events("w"), lease_seconds=2.0, heartbeat_seconds=0.2)
     maintenance = Maintenance(
-        store, executor, reports, Events("w"), lease_seconds=2.0, heartbeat_seconds=0.2
+        store,
+        executor,
+        reports,
+        Events("w"),
+        lease_seconds=2.0,
+        heartbeat_seconds=0.2,
+        fence=fence,
+        cancel_check_seconds=0.1,
+        cancel_grace_seconds=0.5,
     )
     yield executor, maintenance, reports, wake
     executor.close()
@@ -99,9 +109,12 @@ def test_maintenance_stops_an_attempt_whose_lease_was_cancelled(job_store, store
     executor, maintenance, reports, _ = parts
     job = _claim(job_store, store, "test.work", {"seconds": 30})
     executor.start(job)
+    _wait_for(lambda: executor.in_flight()[0].started is not None)
     job_store.cancel(job.id)
-    maintenance.run_due()  # the first heartbeat is due at once
-    assert not executor.busy() and reports.items == []  # the lease is gone: nothing to write
+    maintenance.run_due()  # the handler is told; test.work then returns by itself
+    _wait_for(lambda: not executor.busy())
+    assert job_store.get(job.id).lease_token == job.lease_token  # not confirmed yet
+    _wait_for(lambda: (maintenance.run_due(), job_store.get(job.id).lease_token)[1] is None)
     assert job_store.get(job.id).status is JobStatus.CANCELLED
 
 

@@ -88,6 +88,7 @@ def settings_from(config: Mapping[str, Any], args: argparse.Namespace) -> Worker
         traceback_bytes=config["JOBSVC_TRACEBACK_BYTES"],
         max_result_bytes=config["JOBSVC_MAX_RESULT_BYTES"],
         max_json_depth=config["JOBSVC_MAX_JSON_DEPTH"],
+        cancel_grace_seconds=config["JOBSVC_CANCEL_GRACE_SECONDS"],
     )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+from .errors import Cancelled
+
 
 @dataclass(frozen=True)
 class JobContext:
@@ -30,6 +32,24 @@ class JobContext:
         if event is None:
             event = self.__dict__.setdefault("_stop_requested", threading.Event())
         return event
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the job was cancelled: a cooperative handler stops soon after.
+
+        The worker stops a handler that does not within ``JOBSVC_CANCEL_GRACE_SECONDS``.
+        """
+        return "_cancelled" in self.__dict__
+
+    def raise_if_cancelled(self) -> None:
+        """Raise ``Cancelled`` if the job was cancelled."""
+        if "_cancelled" in self.__dict__:
+            raise Cancelled(f"job {self.job_id} was cancelled")
+
+    def mark_cancelled(self) -> None:
+        """Tell the handler its job was cancelled (the worker calls this)."""
+        self.__dict__["_cancelled"] = True
+        self.stop_requested.set()
 
     @property
     def is_last_attempt(self) -> bool:

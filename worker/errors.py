@@ -16,3 +16,11 @@ class Interrupted(BaseException):
 
 class JobTimeout(Interrupted):
     """The attempt ran past the job's ``timeout_seconds``."""
+
+
+class Cancelled(Interrupted):
+    """The job was cancelled while this attempt ran."""
+
+
+class LeaseUnrenewed(Interrupted):
+    """The worker could not renew this attempt's lease; it stops before another may rescue it."""

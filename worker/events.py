@@ -27,6 +27,8 @@ LEASE_LOST = "lease lost " + _JOB + ": stopping the handler (cancelled or rescue
 OUTCOME_DROPPED = "lease lost " + _JOB + ": outcome dropped"
 RELEASED = "releasing " + _JOB + ": grace period over"
 TIMED_OUT = "timed out " + _JOB
+CANCELLING = "cancelled " + _JOB + ": the handler is asked to stop"
+SELF_FENCED = "lease not renewed " + _JOB + ": stopping the handler before the lease expires"
 RESCUED = "rescued job_id=%(job_id)s attempt=%(attempt)s from an expired lease: now %(status)s"
 STARTED = "worker %(worker)s started: queues=%(queues)s concurrency=%(concurrency)s"
 STOPPED = "worker %(worker)s stopped"
@@ -112,6 +114,14 @@ class Events:
     def lease_lost(self, job: ClaimedJob) -> None:
         """A heartbeat found ``job``'s lease gone (cancelled or rescued): its handler stops."""
         self._job(logging.WARNING, "lease_lost", LEASE_LOST, job)
+
+    def cancelling(self, job: ClaimedJob) -> None:
+        """``job`` was cancelled while it ran: its handler is told, then stopped after the grace."""
+        self._job(logging.WARNING, "cancelling", CANCELLING, job)
+
+    def self_fenced(self, job: ClaimedJob) -> None:
+        """``job``'s lease could not be renewed: its handler stops before the lease expires."""
+        self._job(logging.WARNING, "self_fenced", SELF_FENCED, job)
 
     def timed_out(self, job: ClaimedJob) -> None:
         """``job``'s attempt ran past its timeout: its handler stops and the attempt fails."""

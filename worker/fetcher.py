@@ -87,10 +87,13 @@ class FetchLoop:
         free = self._executor.free()
         if free <= 0:
             return 0
+        sent = time.monotonic()  # the leases run from no earlier than this
         jobs = self._store.claim(self._queues, free, self._worker_id, self._lease_seconds)
         start = self._executor.start
         for job in jobs:
             start(job)
+        if jobs:
+            self._maintenance.leased([job.id for job in jobs], sent)
         return len(jobs)
 
     def _wait(self) -> None:
@@ -106,4 +109,6 @@ class FetchLoop:
     def _listen(self) -> None:
         while not self._stop.is_set():
             if self._waker.wait(self._poll_seconds):
+                if self._waker.cancel_noticed():
+                    self._maintenance.notice_cancel()
                 self._wake.set()

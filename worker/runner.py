@@ -20,10 +20,13 @@ from .completer import Completer
 from .events import Events
 from .execution import MAX_JSON_DEPTH_DEFAULT, MAX_RESULT_BYTES_DEFAULT, ResultLimits
 from .executor import Executor
+from .fencing import Fence
 from .fetcher import FetchLoop
 from .logs import FLUSH_WAIT_SECONDS, flush_logs
 from .maintenance import Maintenance
 from .shutdown import Shutdown, StopFlag
+
+CANCEL_POLL_SECONDS = 0.5  # without notifications: how often running jobs are checked for cancel
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class WorkerSettings:
     traceback_bytes: int
     max_result_bytes: int = MAX_RESULT_BYTES_DEFAULT
     max_json_depth: int = MAX_JSON_DEPTH_DEFAULT
+    cancel_grace_seconds: float = 5.0
 
 
 def new_worker_id() -> str:
@@ -74,6 +78,12 @@ class Runner:
             wake,
             ResultLimits(settings.max_result_bytes, settings.max_json_depth),
         )
+        self.fence = Fence(
+            self.executor,
+            self.events,
+            lease_seconds=settings.lease_seconds,
+            heartbeat_seconds=settings.heartbeat_seconds,
+        )
         self.maintenance = Maintenance(
             store,
             self.executor,
@@ -81,6 +91,12 @@ class Runner:
             self.events,
             lease_seconds=settings.lease_seconds,
             heartbeat_seconds=settings.heartbeat_seconds,
+            fence=self.fence,
+            # PostgreSQL NOTIFYs a cancel; the heartbeat is then only the fallback.
+            cancel_check_seconds=(
+                settings.heartbeat_seconds if waker.notices_cancels else CANCEL_POLL_SECONDS
+            ),
+            cancel_grace_seconds=settings.cancel_grace_seconds,
         )
         self.fetcher = FetchLoop(
             store,
@@ -116,12 +132,14 @@ class Runner:
     def run(self) -> int:
         """Serve jobs until stopped; return the process exit code."""
         self.events.started(self.settings.queues, self.settings.concurrency, os.getpid())
+        self.fence.start()
         try:
             self.fetcher.run()
             self.shutdown.drain()
         finally:
             self._stop.set()  # from here a signal exits at once
             self.fetcher.close()
+            self.fence.close()
             self.executor.close()
             self.completer.close()
             self.waker.close()

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
 
-from sqlalchemy import func, literal, select, text, update
+from sqlalchemy import case, func, literal, select, text, update
 from sqlalchemy.engine import Engine, Row
 
 from ..errors import InvalidTransition, JobNotFound
@@ -76,22 +76,31 @@ class JobStore:
 
     @translate_errors
     def cancel(self, job_id: int) -> JobRecord:
-        """Cancel a PENDING or RUNNING job; a running attempt's outcome is then dropped."""
-        changes = {
-            "status": JobStatus.CANCELLED,
-            "finished_at": db_now(),
-            "lease_token": None,
-            "lease_expires_at": None,
-        }
-        return self._transition(job_id, CANCELLABLE, changes, "cancel")
+        """Cancel a PENDING or RUNNING job; a running attempt's outcome is then dropped.
+
+        A running attempt's lease (token and expiry) stays on the row until its worker confirms
+        the handler stopped (``LeaseStore.confirm_stopped``): a retry must not start a second
+        attempt while the first may still run.
+        """
+        changes = {"status": JobStatus.CANCELLED, "finished_at": db_now()}
+        with self._sql.write() as transaction:
+            record = self._transition_in(transaction, job_id, CANCELLABLE, changes, "cancel")
+            if record.lease_token is not None:
+                self._sql.dialect.notify_cancel(transaction, job_id)
+        return record
 
     @translate_errors
     def retry(self, job_id: int) -> JobRecord:
-        """Send a FAILED or CANCELLED job back to PENDING with a fresh set of attempts."""
+        """Send a FAILED or CANCELLED job back to PENDING with a fresh set of attempts.
+
+        A job cancelled while running whose worker has not confirmed the stop yet becomes
+        claimable only when that attempt's lease expires (or the worker confirms, sooner).
+        """
+        stopping = jobs.c.lease_token.is_not(None) & (jobs.c.lease_expires_at > db_now())
         changes = {
             "status": JobStatus.PENDING,
             "attempts": 0,
-            "run_at": db_now(),
+            "run_at": case((stopping, jobs.c.lease_expires_at), else_=db_now()),
             "finished_at": None,
             "result": None,
         }

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import bindparam, literal_column, select, tuple_, type_coerce, update
+from sqlalchemy import bindparam, case, literal_column, select, tuple_, type_coerce, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.types import NullType
 
@@ -174,6 +174,52 @@ class LeaseStore:
         )
         kept = {row[0] for row in self._sql.run_one(statement)}
         return {lease.job_id for lease in leases} - kept
+
+    @translate_errors
+    def cancelled(self, leases: Sequence[Lease]) -> set[int]:
+        """Return the ids among ``leases`` whose job was cancelled (a cheap read by id).
+
+        A cancel keeps the attempt's token on the row, and so does a retry right after it: a
+        row that is no longer RUNNING but still carries the token was cancelled (a rescue
+        clears the token).
+        """
+        if not leases:
+            return set()
+        pairs = [(lease.job_id, lease.token) for lease in leases]
+        query = select(jobs.c.id).where(
+            jobs.c.id.in_([job_id for job_id, _ in pairs]),  # the primary key: an index read
+            tuple_(jobs.c.id, jobs.c.lease_token).in_(pairs),
+            jobs.c.status != JobStatus.RUNNING,
+        )
+        with self._sql.read() as transaction:
+            return {row[0] for row in transaction.execute(query)}
+
+    @translate_errors
+    def confirm_stopped(self, lease: Lease) -> bool:
+        """Record that a cancelled attempt's handler is no longer running (fenced by its token).
+
+        A retry sent while the attempt was stopping waits for the lease's expiry; from here it
+        may run at once. Return False if the row no longer carries this attempt's lease.
+        """
+        statement = (
+            update(jobs)
+            .where(
+                jobs.c.id == lease.job_id,
+                jobs.c.lease_token == lease.token,
+                jobs.c.status.in_((JobStatus.CANCELLED, JobStatus.PENDING)),
+            )
+            .values(
+                run_at=case((jobs.c.status == JobStatus.PENDING, db_now()), else_=jobs.c.run_at),
+                updated_at=db_now(),
+                **_CLEAR_LEASE,
+            )
+            .returning(jobs.c.queue, jobs.c.status)
+        )
+        with self._sql.write() as transaction:
+            row = transaction.execute(statement).first()
+            if row is not None and row.status == JobStatus.PENDING:
+                self._sql.dialect.notify(transaction, {row.queue})
+        return row is not None
 
     @translate_errors
     def finish(self, outcomes: Sequence[Outcome]) -> list[int]:

@@ -36,7 +36,7 @@ TERMINAL = {"DONE", "FAILED", "CANCELLED"}
 LOG_FORMAT_ENV = {"JOBSVC_LOG_FORMAT": "json"}  # how the scenarios' workers write their logs
 FINISH_EVENTS = {"succeeded", "failed"}  # the job's final outcome was written
 # A worker's own word that an attempt's lease ended early (at the event's time)...
-LEASE_END_EVENTS = {"timed_out", "released", "lease_lost", "outcome_dropped"}
+LEASE_END_EVENTS = {"timed_out", "released", "lease_lost", "self_fenced", "outcome_dropped"}
 # ...and, with the rescues, what explains that a job ran again.
 EXPLAINING_EVENTS = LEASE_END_EVENTS | {"rescued"}
 

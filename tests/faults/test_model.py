@@ -68,6 +68,8 @@ class ModelJob:
     ready: bool
     token: str | None = None
     expired: bool = False
+    kept_token: str | None = None  # a cancelled attempt's lease, kept until its stop is confirmed
+    kept_live: bool = False  # ... and not expired yet: a retry waits for it
 
 
 def _shift_clock(engine: Engine) -> None:
@@ -133,7 +135,7 @@ class LifecycleMachine(RuleBasedStateMachine):
             model = self.model[job.id]
             assert job.attempt == model.attempts + 1
             model.status, model.attempts, model.token = "RUNNING", job.attempt, job.lease_token
-            model.expired = False
+            model.expired, model.kept_token, model.kept_live = False, None, False
             self.issued.append(job.lease)
             self.attempt_of[job.lease] = job.attempt
 
@@ -198,6 +200,8 @@ class LifecycleMachine(RuleBasedStateMachine):
         model = self.model[job_id]
         if model.status in ("PENDING", "RUNNING"):
             assert self.jobs.cancel(job_id).status == "CANCELLED"
+            if model.status == "RUNNING":
+                model.kept_token, model.kept_live = model.token, not model.expired
             self._settle(job_id, "CANCELLED")
         else:
             with pytest.raises(InvalidTransition):
@@ -211,7 +215,8 @@ class LifecycleMachine(RuleBasedStateMachine):
         model = self.model[job_id]
         if model.status in ("FAILED", "CANCELLED"):
             assert self.jobs.retry(job_id).status == "PENDING"
-            self._settle(job_id, "PENDING", ready=True)
+            # Not before the cancelled attempt's lease expires, unless its stop was confirmed.
+            self._settle(job_id, "PENDING", ready=not (model.kept_token and model.kept_live))
             model.attempts = 0
         else:
             with pytest.raises(InvalidTransition):
@@ -244,6 +249,19 @@ class LifecycleMachine(RuleBasedStateMachine):
             else:
                 self._settle(job_id, "PENDING", ready=False)
 
+    @precondition(lambda self: any(j.kept_token for j in self.model.values()))
+    @rule(data=st.data())
+    @_counted
+    def confirm_stop(self, data: st.DataObject) -> None:
+        stopping = sorted(i for i, job in self.model.items() if job.kept_token)
+        job_id = data.draw(st.sampled_from(stopping))
+        model = self.model[job_id]
+        assert self.leases.confirm_stopped(Lease(job_id, model.kept_token))
+        assert not self.leases.confirm_stopped(Lease(job_id, model.kept_token))  # once only
+        model.kept_token, model.kept_live = None, False
+        if model.status == "PENDING":
+            model.ready = True
+
     @rule()
     @_counted
     def advance_clock(self) -> None:
@@ -251,6 +269,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         for job in self.model.values():
             job.ready = True  # every delay and backoff is shorter than the step
             job.expired = job.status == "RUNNING"  # and so is every lease
+            job.kept_live = False
 
     # -- invariants ----------------------------------------------------------------------
 
@@ -275,10 +294,10 @@ class LifecycleMachine(RuleBasedStateMachine):
             model = self.model[job_id]
             assert (row.status, row.attempts) == (model.status, model.attempts), job_id
             assert 0 <= row.attempts <= row.max_attempts
-            assert (row.lease_token is not None) == (row.status == "RUNNING")
-            assert (row.lease_expires_at is not None) == (row.status == "RUNNING")
-            if row.status == "RUNNING":
-                assert row.lease_token == model.token
+            # A cancelled attempt's lease stays until its stop is confirmed (or a claim).
+            expected_token = model.token if row.status == "RUNNING" else model.kept_token
+            assert row.lease_token == expected_token, job_id
+            assert (row.lease_expires_at is not None) == (expected_token is not None), job_id
             if row.status == "PENDING":
                 assert bool(row.ready) == model.ready, job_id
             assert (row.finished_at is not None) == (row.status in ("DONE", "FAILED", "CANCELLED"))
@@ -303,6 +322,7 @@ RULES = {
     "release",
     "cancel",
     "retry",
+    "confirm_stop",
     "expire_lease",
     "rescue",
     "advance_clock",

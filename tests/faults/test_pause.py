@@ -44,9 +44,14 @@ def test_paused_worker_writes_nothing_after_resuming(faulty: FaultService) -> No
     log = faulty.log_of[paused.pid]
 
     def lost() -> dict[str, set[int]]:
-        # Each paused attempt is given up once: its handler stopped at the next heartbeat
-        # (lease_lost), or it ended first and its outcome was fenced out (outcome_dropped).
-        by_event: dict[str, set[int]] = {"lease_lost": set(), "outcome_dropped": set()}
+        # Each paused attempt is given up once: its handler stopped by the self-fence (its lease
+        # went unrenewed too long: self_fenced) or at the next heartbeat (lease_lost), or it
+        # ended first and its outcome was fenced out (outcome_dropped).
+        by_event: dict[str, set[int]] = {
+            "self_fenced": set(),
+            "lease_lost": set(),
+            "outcome_dropped": set(),
+        }
         for event in read_events(log):
             if event["event"] in by_event:
                 by_event[event["event"]].add(event["job_id"])
@@ -64,7 +69,9 @@ def test_paused_worker_writes_nothing_after_resuming(faulty: FaultService) -> No
         assert row["attempts"] == 2
         assert row["locked_by"].split(":")[1] == str(rescuer.pid)
     given_up = lost()
-    assert not given_up["lease_lost"] & given_up["outcome_dropped"]  # each attempt once
+    stopped = given_up["self_fenced"] | given_up["lease_lost"]
+    assert not given_up["self_fenced"] & given_up["lease_lost"]  # each attempt once
+    assert not stopped & given_up["outcome_dropped"]
     late_ends = {
         e["job_id"] for e in faulty.executions() if e["pid"] == paused.pid and e["event"] == "end"
     }
@@ -72,5 +79,5 @@ def test_paused_worker_writes_nothing_after_resuming(faulty: FaultService) -> No
     faulty.check(
         "pause",
         late_outcomes_fenced=len(given_up["outcome_dropped"]),
-        handlers_stopped=len(given_up["lease_lost"]),
+        handlers_stopped=len(stopped),
     )

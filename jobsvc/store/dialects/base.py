@@ -22,13 +22,19 @@ from sqlalchemy.types import TypeEngine
 CHANNEL = "jobsvc_jobs"  # PostgreSQL's NOTIFY channel; migration 0002's trigger sends on it
 WRITE_OPTION = "jobsvc_write"  # execution option: True, SINGLE_STATEMENT or absent (a reader)
 SINGLE_STATEMENT = "single statement"
+CANCEL_NOTICE = "cancel:"  # a NOTIFY payload that names a cancelled job, not a queue
 
 
 class Waker(Protocol):
     """Blocks an idle worker until jobs may be ready or a timeout passes."""
 
+    notices_cancels: bool  # True if cancel_noticed() reports cancels as they happen
+
     def wait(self, timeout: float) -> bool:
         """Return True early if something changed, False after ``timeout`` seconds."""
+
+    def cancel_noticed(self) -> bool:
+        """Return True once after a notice that a running job was cancelled arrived."""
 
     def close(self) -> None:
         """Release the waker's connection."""
@@ -123,6 +129,10 @@ class Dialect(ABC):
     @abstractmethod
     def notify(self, transaction: Executes, queues: Iterable[str]) -> None:
         """Tell listening workers, on commit, that ``queues`` have new jobs."""
+
+    @abstractmethod
+    def notify_cancel(self, transaction: Executes, job_id: int) -> None:
+        """Tell listening workers, on commit, that running job ``job_id`` was cancelled."""
 
     @abstractmethod
     def open_waker(self) -> Waker:

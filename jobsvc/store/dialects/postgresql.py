@@ -30,7 +30,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from ...timestamps import UTCDateTime
-from .base import CHANNEL, Dialect, Executes, JsonRows, Waker
+from .base import CANCEL_NOTICE, CHANNEL, Dialect, Executes, JsonRows, Waker
 from .jsontext import load_json
 
 logger = logging.getLogger(__name__)
@@ -140,6 +140,12 @@ class PostgreSQLDialect(Dialect):
                 text("SELECT pg_notify(:channel, :queue)"), {"channel": CHANNEL, "queue": queue}
             )
 
+    def notify_cancel(self, transaction: Executes, job_id: int) -> None:
+        transaction.execute(
+            text("SELECT pg_notify(:channel, :payload)"),
+            {"channel": CHANNEL, "payload": f"{CANCEL_NOTICE}{job_id}"},
+        )
+
     def open_waker(self) -> Waker:
         return PostgresWaker(self.engine)
 
@@ -209,10 +215,13 @@ def _ping_if_idle(dbapi_connection: Any, connection_record: Any, proxy: Any) -> 
 class PostgresWaker:
     """LISTENs on a connection of its own; any notification wakes the worker."""
 
+    notices_cancels = True  # a cancel of a running job is NOTIFYed
+
     def __init__(self, engine: Engine) -> None:
         url = engine.url.set(drivername="postgresql")
         self._conninfo = url.render_as_string(hide_password=False)
         self._connection: psycopg.Connection | None = None
+        self._cancel_noticed = False
 
     def _connect(self) -> psycopg.Connection:
         if self._connection is None or self._connection.closed:
@@ -223,7 +232,9 @@ class PostgresWaker:
     def wait(self, timeout: float) -> bool:
         try:
             connection = self._connect()
-            for _ in connection.notifies(timeout=timeout, stop_after=1):
+            for notice in connection.notifies(timeout=timeout, stop_after=1):
+                if notice.payload.startswith(CANCEL_NOTICE):
+                    self._cancel_noticed = True
                 return True
             return False
         except psycopg.Error as exc:
@@ -232,6 +243,10 @@ class PostgresWaker:
             self.close()
             time.sleep(timeout)
             return False
+
+    def cancel_noticed(self) -> bool:
+        noticed, self._cancel_noticed = self._cancel_noticed, False
+        return noticed
 
     def close(self) -> None:
         if self._connection is not None:

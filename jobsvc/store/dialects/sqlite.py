@@ -145,6 +145,9 @@ class SQLiteDialect(Dialect):
     def notify(self, transaction: Executes, queues: Iterable[str]) -> None:
         pass  # idle workers see the commit itself (PRAGMA data_version)
 
+    def notify_cancel(self, transaction: Executes, job_id: int) -> None:
+        pass  # no channel: workers check their running jobs for cancellation each second
+
     def open_waker(self) -> Waker:
         return SQLiteWaker(self.engine.url.database or "")
 
@@ -229,6 +232,8 @@ class SQLiteWaker:
     """Polls ``PRAGMA data_version``, which changes when another connection commits; it costs
     no disk read, so an idle worker wakes within milliseconds without burning a core."""
 
+    notices_cancels = False  # a commit does not say what changed: workers poll
+
     def __init__(self, path: str) -> None:
         self._path = path
         self._connection: sqlite3.Connection | None = None
@@ -254,6 +259,9 @@ class SQLiteWaker:
             logger.warning("sqlite wake check failed: %s", exc)
             time.sleep(max(0.0, deadline - time.monotonic()))
         return False
+
+    def cancel_noticed(self) -> bool:
+        return False  # a commit does not say what it changed
 
     def close(self) -> None:
         if self._connection is not None:
