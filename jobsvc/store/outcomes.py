@@ -106,25 +106,33 @@ def failed(
     )
 
 
-def crashed(job: ClaimedJob, exc: BaseException) -> Failed:
-    """Turning the attempt of ``job`` into an outcome raised ``exc``: retry it like a raise."""
+def _attempt_failed(
+    job: ClaimedJob, error_type: str, message: str, *, permanent: bool = False
+) -> Failed:
+    # The worker's own verdicts on an attempt: messages it wrote itself, short and storable.
     return Failed(
         lease=job.lease,
         attempt=job.attempt,
         max_attempts=job.max_attempts,
-        message=f"{CRASHED}: the worker could not record the attempt's outcome ({_type_name(exc)})",
-        error_type=CRASHED,
+        message=message,
+        error_type=error_type,
+        permanent=permanent,
+    )
+
+
+def crashed(job: ClaimedJob, exc: BaseException) -> Failed:
+    """Turning the attempt of ``job`` into an outcome raised ``exc``: retry it like a raise."""
+    return _attempt_failed(
+        job,
+        CRASHED,
+        f"{CRASHED}: the worker could not record the attempt's outcome ({_type_name(exc)})",
     )
 
 
 def timed_out(job: ClaimedJob) -> Failed:
     """The attempt of ``job`` ran past its ``timeout_seconds``; it may be retried."""
-    return Failed(
-        lease=job.lease,
-        attempt=job.attempt,
-        max_attempts=job.max_attempts,
-        message=f"{TIMED_OUT}: the job ran past its timeout of {job.timeout_seconds}s",
-        error_type=TIMED_OUT,
+    return _attempt_failed(
+        job, TIMED_OUT, f"{TIMED_OUT}: the job ran past its timeout of {job.timeout_seconds}s"
     )
 
 
@@ -141,26 +149,21 @@ def not_json(job: ClaimedJob, exc: BaseException) -> Failed:
 
 def too_large(job: ClaimedJob, size_bytes: int, limit_bytes: int) -> Failed:
     """The result of ``job``'s attempt encodes to more than ``limit_bytes``: fail it for good."""
-    return Failed(
-        lease=job.lease,
-        attempt=job.attempt,
-        max_attempts=job.max_attempts,
-        message=f"{TOO_LARGE}: the handler's result is {size_bytes} bytes of JSON, over "
+    return _attempt_failed(
+        job,
+        TOO_LARGE,
+        f"{TOO_LARGE}: the handler's result is {size_bytes} bytes of JSON, over "
         f"JOBSVC_MAX_RESULT_BYTES={limit_bytes}",
-        error_type=TOO_LARGE,
         permanent=True,
     )
 
 
 def too_deep(job: ClaimedJob, limit_depth: int) -> Failed:
     """The result of ``job``'s attempt nests deeper than ``limit_depth``: fail it for good."""
-    return Failed(
-        lease=job.lease,
-        attempt=job.attempt,
-        max_attempts=job.max_attempts,
-        message=f"{TOO_DEEP}: the handler's result nests deeper than "
-        f"JOBSVC_MAX_JSON_DEPTH={limit_depth}",
-        error_type=TOO_DEEP,
+    return _attempt_failed(
+        job,
+        TOO_DEEP,
+        f"{TOO_DEEP}: the handler's result nests deeper than JOBSVC_MAX_JSON_DEPTH={limit_depth}",
         permanent=True,
     )
 
@@ -168,12 +171,10 @@ def too_deep(job: ClaimedJob, limit_depth: int) -> Failed:
 def unknown_type(job: ClaimedJob, known: Iterable[str]) -> Failed:
     """No handler is registered for ``job``'s type on this worker: fail it for good."""
     names = ", ".join(sorted(known)) or "none"
-    return Failed(
-        lease=job.lease,
-        attempt=job.attempt,
-        max_attempts=job.max_attempts,
-        message=f"no handler is registered for job type {job.type!r} (this worker knows: {names})",
-        error_type=UNKNOWN_TYPE,
+    return _attempt_failed(
+        job,
+        UNKNOWN_TYPE,
+        f"no handler is registered for job type {job.type!r} (this worker knows: {names})",
         permanent=True,
     )
 
