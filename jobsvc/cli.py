@@ -7,6 +7,7 @@ from flask import Flask
 from flask.cli import AppGroup
 
 from .api.state import state
+from .cli_queues import queues_cli
 from .errors import JobsvcError
 from .store import TokenStore
 from .tokens import SCOPES, TOKEN_NAME_PATTERN, format_scopes, hash_token, new_token, parse_scopes
@@ -14,6 +15,7 @@ from .tokens import SCOPES, TOKEN_NAME_PATTERN, format_scopes, hash_token, new_t
 jobs_cli = AppGroup("jobs", help="Operate jobsvc.")
 token_cli = AppGroup("token", help="Create, list and revoke API tokens.")
 jobs_cli.add_command(token_cli)
+jobs_cli.add_command(queues_cli)
 
 
 def _tokens() -> TokenStore:

@@ -25,6 +25,10 @@ class JobNotFound(JobsvcError):
     """No job has this id."""
 
 
+class QueueNotFound(JobsvcError):
+    """No queue has this name: it has no jobs and no settings."""
+
+
 class InvalidTransition(JobsvcError):
     """The job is not in a state that allows this."""
 

@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Enum, Index, Integer, String, Text, text
+from sqlalchemy import JSON, BigInteger, Boolean, Enum, Index, Integer, String, Text, false, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .timestamps import UTCDateTime, db_now
@@ -98,6 +98,24 @@ class Job(Base):
         ),
         Index("ix_jobs_status_id", "status", "id"),
     )
+
+
+class Queue(Base):
+    """A queue's settings: paused or not, and its limits. A queue with jobs and no row here
+    exists implicitly, unpaused and without limits."""
+
+    __tablename__ = "queues"
+
+    name: Mapped[str] = mapped_column(String(QUEUE_NAME_MAX), primary_key=True)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    concurrency: Mapped[int | None] = mapped_column(Integer, nullable=True)  # attempts at once
+    rate_limit_jobs: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    rate_limit_per_seconds: Mapped[float | None] = mapped_column(nullable=True)
+    # The rate limit's fixed window: when the current one opened, and how many attempts it
+    # has started. Written only by a claim holding this row's lock.
+    window_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    window_starts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=db_now())
 
 
 TOKEN_NAME_MAX = 64  # characters

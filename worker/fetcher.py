@@ -51,6 +51,7 @@ class FetchLoop:
         self._wake = wake
         self._stop = stop
         self._db_pause = 0.0
+        self._held_back: float | None = None  # seconds until a limited queue may have room
         self._listener = threading.Thread(target=self._listen, name="waker", daemon=True)
 
     def run(self) -> None:
@@ -89,6 +90,7 @@ class FetchLoop:
             return 0
         sent = time.monotonic()  # the leases run from no earlier than this
         jobs = self._store.claim(self._queues, free, self._worker_id, self._lease_seconds)
+        self._held_back = jobs.retry_after_seconds
         start = self._executor.start
         for job in jobs:
             start(job)
@@ -100,6 +102,9 @@ class FetchLoop:
         if not self._executor.busy():
             flush_logs()  # idle: write the lines held for a batch now, not when work resumes
         timeout = self._poll_seconds
+        if self._held_back is not None:
+            # Nothing wakes a worker when a limited queue gets room again: look then.
+            timeout = min(timeout, self._held_back)
         due = self._maintenance.next_due()
         if due:
             timeout = min(timeout, max(0.0, due - time.monotonic()))

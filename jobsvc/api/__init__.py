@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from ..services import Services
-from . import auth, health, jobs, metrics, openapi
+from . import auth, health, jobs, metrics, openapi, queues
 from .endpoints import scopes
 from .limits import ReadyCap
 from .presence import TokenPresence
@@ -15,7 +15,7 @@ from .routing import JobIdConverter
 from .schemas import CreateJobSchema
 from .state import EXTENSION_KEY, ApiState
 
-BLUEPRINTS = (jobs.bp, health.bp, metrics.bp, openapi.bp)
+BLUEPRINTS = (jobs.bp, queues.bp, health.bp, metrics.bp, openapi.bp)
 
 
 def build_state(services: Services) -> ApiState:

@@ -112,7 +112,7 @@ def build_spec(max_batch: int, job_types: frozenset[str] | None) -> dict[str, An
     for code, description in {
         **BODY_ERRORS,
         **COMMON_ERRORS,
-        "404": "No job has this id.",
+        "404": "No job has this id, or no queue has this name (no jobs, no settings).",
         "409": "The job's state does not allow this.",
     }.items():
         spec.components.response(

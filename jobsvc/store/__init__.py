@@ -5,8 +5,9 @@ from __future__ import annotations
 from .dialects import Dialect, dialect_for
 from .engine import configure_engine, engine_options, worker_engine
 from .jobs import JobStore
-from .leases import LeaseStore
+from .leases import ClaimedJobs, LeaseStore
 from .notify import Waker, open_waker
+from .queues import KEEP, QueueLimits, QueueStats, QueueStore, RateLimit
 from .records import (
     ClaimedJob,
     Failed,
@@ -22,7 +23,13 @@ from .records import (
 from .tokens import TokenNameTaken, TokenStore
 
 __all__ = [
+    "KEEP",
     "ClaimedJob",
+    "ClaimedJobs",
+    "QueueLimits",
+    "QueueStats",
+    "QueueStore",
+    "RateLimit",
     "Dialect",
     "Failed",
     "JobRecord",

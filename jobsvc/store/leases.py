@@ -4,30 +4,55 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import timedelta
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import bindparam, case, literal_column, select, tuple_, type_coerce, update
+from sqlalchemy import (
+    bindparam,
+    case,
+    func,
+    literal_column,
+    select,
+    tuple_,
+    type_coerce,
+    update,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.types import NullType
 
-from ..models import Job, JobStatus
+from ..models import Job, JobStatus, Queue
 from ..retry import RetryPolicy
 from ..timestamps import db_now, db_now_plus
 from . import outcomes
 from .completion import batch_parameter, complete_statement
 from .driver import DriverStatement
 from .execute import Executor, Transaction, translate_errors
+from .queues import QueueLimits, QueueLimitsCache, QueueStore
 from .records import ClaimedJob, Failed, Lease, Outcome, Released, Rescued, Succeeded
 from .sql import PENDING, RUNNING
 
 logger = logging.getLogger(__name__)
 
 jobs = Job.__table__
+queues_table = Queue.__table__
 
 RESCUE_BATCH = 100  # expired leases handled per rescue transaction
 ERROR_MESSAGE_MAX = 2000  # characters of last_error kept
+# A queue at its concurrency gets room when some worker's outcome is stored, which no one is
+# told of: a worker it held back looks again this soon (one short locked read).
+CONCURRENCY_RECHECK_SECONDS = 0.05
+
+
+class ClaimedJobs(list[ClaimedJob]):
+    """The jobs one claim leased, by priority then age.
+
+    ``retry_after_seconds``: when a queue whose limit held jobs back may have room again
+    (None: no limit held any back).
+    """
+
+    retry_after_seconds: float | None = None
 
 
 def _fenced(lease: Lease) -> Any:
@@ -42,11 +67,13 @@ def _fenced(lease: Lease) -> Any:
 _CLEAR_LEASE = {"lease_token": None, "lease_expires_at": None}
 
 
-def _claim_statement(queue_count: int | None) -> Any:
+def _claim_statement(queue_count: int | None, skipped_count: int = 0) -> Any:
     """The claim for any queue (``None``) or for ``queue_count`` named queues.
 
     One bound name per queue (``queue_0``...) rather than an expanding IN: the statement is then
     compiled once to the driver's SQL (see ``DriverStatement``) instead of re-rendered per call.
+    A claim of any queue skips ``skipped_count`` queues (``skip_0``...): the paused and limited
+    ones, which are claimed one by one under their row's lock.
     """
     ready = (
         select(jobs.c.id)
@@ -58,6 +85,10 @@ def _claim_statement(queue_count: int | None) -> Any:
     if queue_count is not None:
         ready = ready.where(
             jobs.c.queue.in_([bindparam(f"queue_{index}") for index in range(queue_count)])
+        )
+    if skipped_count:
+        ready = ready.where(
+            jobs.c.queue.not_in([bindparam(f"skip_{index}") for index in range(skipped_count)])
         )
     return (
         update(jobs)
@@ -112,15 +143,21 @@ class LeaseStore:
         self.retry_policy = retry_policy
         self._sql = Executor(engine)
         self._complete = self._sql.prepare(complete_statement(self._sql.dialect))
-        self._claims: dict[int | None, DriverStatement] = {}  # by number of queues
+        # By number of queues, and of queues skipped: built once per worker and shape.
+        self._claims: dict[tuple[int | None, int], DriverStatement] = {}
+        self._queue_limits = QueueLimitsCache(QueueStore(engine))
 
     @translate_errors
     def claim(
         self, queues: Sequence[str] | None, limit: int, worker_id: str, lease_seconds: float
-    ) -> list[ClaimedJob]:
-        """Lease up to ``limit`` ready jobs, by priority then age, in one statement."""
+    ) -> ClaimedJobs:
+        """Lease up to ``limit`` ready jobs, by priority then age.
+
+        Unpaused queues without limits take one statement, as if limits did not exist; a
+        limited queue takes a transaction holding its row's lock; a paused queue, nothing.
+        """
         if limit < 1:
-            return []
+            return ClaimedJobs()
         token = uuid.uuid4().hex  # one per claim: (id, token) names exactly one attempt
         params: dict[str, Any] = {
             "limit": limit,
@@ -128,17 +165,128 @@ class LeaseStore:
             "claim_worker": worker_id,
             "lease": lease_seconds,
         }
+        limited = self._queue_limits.current()
+        if not limited:
+            # One statement in autocommit, on the driver: the worker's hottest round trip,
+            # where SQLAlchemy's execution path (and re-rendering the IN list) cost more
+            # than the database.
+            return self._claimed(self._claim_unlimited(queues, (), params), token)
+        return self._claim_with_limits(queues, limited, params)
+
+    def _claim_unlimited(
+        self, queues: Sequence[str] | None, skipped: Sequence[str], params: dict[str, Any]
+    ) -> list[Any]:
         if queues is not None:
             params.update((f"queue_{index}", name) for index, name in enumerate(queues))
-        # One statement in autocommit, on the driver: the worker's hottest round trip, where
-        # SQLAlchemy's execution path (and re-rendering the IN list) cost more than the database.
-        rows = self._sql.run_one(self._claim_sql(queues), params)
+        params.update((f"skip_{index}", name) for index, name in enumerate(skipped))
+        return self._sql.run_one(self._claim_sql(queues, len(skipped)), params)
+
+    def _claim_with_limits(
+        self,
+        queues: Sequence[str] | None,
+        limited: Mapping[str, QueueLimits],
+        params: dict[str, Any],
+    ) -> ClaimedJobs:
+        limit = params["limit"]
+        served = (
+            limited.values() if queues is None else [limited[q] for q in queues if q in limited]
+        )
+        rows: list[Any] = []
+        waits: list[float] = []
+        # The limited queues first: each takes no more than its limit allows, so the
+        # unlimited ones still get the rest of the free slots.
+        for queue in sorted(served, key=lambda q: q.name):
+            if queue.paused or len(rows) >= limit:
+                continue
+            claimed, wait = self._claim_limited(queue.name, {**params, "limit": limit - len(rows)})
+            rows.extend(claimed)
+            if wait is not None:
+                waits.append(wait)
+        free = limit - len(rows)
+        if free > 0:
+            if queues is None:
+                rows.extend(self._claim_unlimited(None, sorted(limited), {**params, "limit": free}))
+            else:
+                others = [q for q in queues if q not in limited]
+                if others:
+                    rows.extend(self._claim_unlimited(others, (), {**params, "limit": free}))
+        result = self._claimed(rows, params["claim_token"])
+        result.retry_after_seconds = min(waits, default=None)
+        return result
+
+    def _claim_limited(self, name: str, params: dict[str, Any]) -> tuple[list[Any], float | None]:
+        """Claim from one limited queue holding its row's lock; return the rows and, if its
+        limit held jobs back, when to look again.
+
+        The lock orders every claim of the queue (PostgreSQL: FOR UPDATE; SQLite: its one
+        writer), so the RUNNING count and the window's starts it reads stay true until it
+        commits: no two workers can both take the last unit of room.
+        """
+        with self._sql.write() as transaction:
+            row = transaction.execute(
+                select(
+                    queues_table.c.paused,
+                    queues_table.c.concurrency,
+                    queues_table.c.rate_limit_jobs,
+                    queues_table.c.rate_limit_per_seconds,
+                    queues_table.c.window_started_at,
+                    queues_table.c.window_starts,
+                    db_now().label("now"),
+                )
+                .where(queues_table.c.name == name)
+                .with_for_update()
+            ).first()
+            if row is not None and row.paused:
+                return [], None
+            room, wait, window = self._room(transaction, name, row, params["limit"])
+            if room <= 0:
+                return [], wait
+            rows = transaction.run(
+                self._claim_sql([name], 0), {**params, "queue_0": name, "limit": room}
+            )
+            if window is not None and rows:
+                started_at, starts = window
+                transaction.execute(
+                    update(queues_table)
+                    .where(queues_table.c.name == name)
+                    .values(window_started_at=started_at, window_starts=starts + len(rows))
+                )
+        return rows, wait if len(rows) == room < params["limit"] else None
+
+    @staticmethod
+    def _room(
+        transaction: Transaction, name: str, row: Any, wanted: int
+    ) -> tuple[int, float | None, tuple[Any, int] | None]:
+        """How many may start now, when to look again if that is fewer than ``wanted``, and
+        the rate window (its start, its starts so far) to record."""
+        if row is None:
+            return wanted, None, None  # its limits were removed since the worker read them
+        room, wait, window = wanted, None, None
+        if row.concurrency is not None:
+            running = transaction.execute(
+                select(func.count()).where(jobs.c.status == RUNNING, jobs.c.queue == name)
+            ).scalar_one()
+            if row.concurrency - running < room:
+                room, wait = row.concurrency - running, CONCURRENCY_RECHECK_SECONDS
+        if row.rate_limit_jobs is not None and row.rate_limit_per_seconds is not None:
+            per = timedelta(seconds=row.rate_limit_per_seconds)
+            started_at, starts = row.window_started_at, row.window_starts
+            if started_at is None or row.now >= started_at + per:
+                started_at, starts = row.now, 0  # a fixed window: the next one opens now
+            window = (started_at, starts)
+            if row.rate_limit_jobs - starts < room:
+                room = row.rate_limit_jobs - starts
+                opens_in = (started_at + per - row.now).total_seconds()
+                wait = max(wait or 0.0, opens_in)
+        return room, wait, window
+
+    def _claimed(self, rows: list[Any], token: str) -> ClaimedJobs:
         # UPDATE ... RETURNING has no order: sort by age, then (a stable sort, reversed
         # stably) by priority, with C-level keys: a Python key per row cost more than the sort.
         rows.sort(key=_AGE)
         rows.sort(key=_PRIORITY, reverse=True)
         decode = self._sql.dialect.decode_json
-        return [
+        return ClaimedJobs(
             ClaimedJob(
                 *row[:_PAYLOAD],
                 decode(row[_PAYLOAD]),
@@ -146,13 +294,17 @@ class LeaseStore:
                 lease_token=token,
             )
             for row in rows
-        ]
+        )
 
-    def _claim_sql(self, queues: Sequence[str] | None) -> DriverStatement:
-        key = None if queues is None else len(queues)
+    def forget_queue_limits(self) -> None:
+        """Read the queues' limits and pause flags again at the next claim."""
+        self._queue_limits.forget()
+
+    def _claim_sql(self, queues: Sequence[str] | None, skipped_count: int = 0) -> DriverStatement:
+        key = (None if queues is None else len(queues), skipped_count)
         statement = self._claims.get(key)
         if statement is None:  # a worker serves one list of queues: built once per worker
-            statement = self._sql.prepare(_claim_statement(key))
+            statement = self._sql.prepare(_claim_statement(*key))
             self._claims[key] = statement
         return statement
 

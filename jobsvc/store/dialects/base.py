@@ -16,7 +16,9 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
+from sqlalchemy import Table
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.sql.dml import Insert
 from sqlalchemy.types import TypeEngine
 
 CHANNEL = "jobsvc_jobs"  # PostgreSQL's NOTIFY channel; migration 0002's trigger sends on it
@@ -121,6 +123,10 @@ class Dialect(ABC):
         Each array element is an object with those keys. A ``JSON`` column's value is JSON
         text (returned as the JSON it holds); a ``UTCDateTime`` column's is epoch seconds.
         """
+
+    @abstractmethod
+    def insert_if_missing(self, table: Table) -> Insert:
+        """Return an INSERT into ``table`` that skips a row whose primary key exists already."""
 
     @abstractmethod
     def decode_json(self, value: Any) -> Any:

@@ -25,8 +25,10 @@ from sqlalchemy import (
     text,
     type_coerce,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.sql.dml import Insert
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from ...timestamps import UTCDateTime
@@ -130,6 +132,11 @@ class PostgreSQLDialect(Dialect):
         # json_to_recordset yields the array in order, and a statement that neither joins nor
         # sorts it keeps that order (an INSERT draws its ids from the sequence in it).
         return JsonRows(rows, values, None)
+
+    def insert_if_missing(self, table: Any) -> Insert:
+        # Concurrent first writes of one row (two operators pausing a new queue) must not
+        # fail on the primary key; ON CONFLICT DO NOTHING lets the second one through.
+        return postgresql_insert(table).on_conflict_do_nothing()
 
     def decode_json(self, value: Any) -> Any:
         return value  # psycopg decodes json columns itself

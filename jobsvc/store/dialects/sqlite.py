@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Float, Integer, Text, bindparam, column, event, func, literal_column
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.sql.dml import Insert
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from .base import SINGLE_STATEMENT, WRITE_OPTION, Dialect, Executes, JsonRows, Waker
@@ -138,6 +140,11 @@ class SQLiteDialect(Dialect):
             for name, type_ in columns
         }
         return JsonRows(each, values, each.c.key)
+
+    def insert_if_missing(self, table: Any) -> Insert:
+        # Concurrent first writes of one row (two operators pausing a new queue) must not
+        # fail on the primary key; ON CONFLICT DO NOTHING lets the second one through.
+        return sqlite_insert(table).on_conflict_do_nothing()
 
     def decode_json(self, value: Any) -> Any:
         return load_json(value)  # sqlite3 returns JSON columns as their text
