@@ -126,6 +126,7 @@ def build_spec(max_batch: int, job_types: frozenset[str] | None) -> dict[str, An
         spec.path(path=path, operations=operations, parameters=parameters or None)
     document = spec.to_dict()
     document["security"] = SECURITY
+    _nullable_references(document["components"]["schemas"])
     _query_values_are_never_null(document["paths"]["/jobs"]["get"]["parameters"])
     if job_types is not None:
         # With JOBSVC_HANDLERS set the API knows every type it accepts; say so.
@@ -133,6 +134,21 @@ def build_spec(max_batch: int, job_types: frozenset[str] | None) -> dict[str, An
             job_types
         )
     return document
+
+
+NULL_ALTERNATIVE = {"type": "object", "nullable": True}
+
+
+def _nullable_references(schemas: dict[str, Any]) -> None:
+    # apispec writes a nullable Nested field as anyOf [the schema, any object or null], which
+    # lets any object through; say "this schema, or null" instead.
+    for schema in schemas.values():
+        for name, prop in schema.get("properties", {}).items():
+            options = prop.get("anyOf", [])
+            if len(options) == 2 and NULL_ALTERNATIVE in options:
+                (reference,) = [option for option in options if option != NULL_ALTERNATIVE]
+                rest = {key: value for key, value in prop.items() if key != "anyOf"}
+                schema["properties"][name] = {"allOf": [reference], "nullable": True, **rest}
 
 
 def _pattern(converter: Any, field: Any, **kwargs: Any) -> dict[str, Any]:

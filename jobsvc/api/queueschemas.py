@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import RAISE, Schema, fields, validate
 
 from ..models import JobStatus
 from .fields import StrictInteger, StrictNumber
@@ -26,7 +24,7 @@ class RateLimitSchema(Schema):
 
 class QueueSettingsSchema(Schema):
     """The body of ``PUT /queues/{name}``: a limit given is set, ``null`` removes it, one left
-    out stays as it is."""
+    out stays as it is (``{}`` changes nothing)."""
 
     class Meta:
         unknown = RAISE
@@ -41,11 +39,6 @@ class QueueSettingsSchema(Schema):
         allow_none=True,
         metadata={"description": "Starts per window across all workers; null: no limit."},
     )
-
-    @validates_schema
-    def _says_something(self, data: dict[str, Any], **kwargs: Any) -> None:
-        if not data:
-            raise ValidationError("Give concurrency, rate_limit or both.", "_schema")
 
 
 class QueueSchema(Schema):
