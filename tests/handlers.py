@@ -164,3 +164,16 @@ def leaves_thread(payload: dict[str, Any], ctx: JobContext) -> dict[str, bool]:
 @handler("test.async_hang")
 async def async_hang(payload: dict[str, Any], ctx: JobContext) -> None:
     await asyncio.sleep(3600)
+
+
+RELEASE_WAIT_MAX_SECONDS = 60.0
+
+
+@handler("test.wait_for_file")
+def wait_for_file(payload: dict[str, Any], ctx: JobContext) -> None:
+    """Run until the file ``payload["path"]`` exists (a test releases the attempt by hand)."""
+    _log("start", ctx)
+    deadline = time.monotonic() + RELEASE_WAIT_MAX_SECONDS
+    while not os.path.exists(payload["path"]) and time.monotonic() < deadline:
+        time.sleep(WORK_STEP_SECONDS)
+    _log("end", ctx)

@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from jobsvc.errors import DatabaseUnavailable
-from jobsvc.models import Job
+from jobsvc.models import Job, Queue
 from jobsvc.store import NewJob, configure_engine, dialect_for, engine_options, open_waker
 from jobsvc.store.dialects import kind_for_url
 from jobsvc.store.dialects import postgresql as postgresql_dialect
@@ -305,3 +305,14 @@ def test_a_lost_connection_is_unavailable_once_then_the_pool_recovers(
     with pytest.raises(DatabaseUnavailable):
         enqueue()
     assert len(enqueue()) == 1
+
+
+def test_insert_if_missing_skips_a_row_whose_key_exists(executor):
+    queues = Queue.__table__
+    for paused in (True, False):
+        with executor.write() as transaction:
+            statement = executor.dialect.insert_if_missing(queues)
+            transaction.execute(statement.values(name="emails", paused=paused))
+    with executor.read() as transaction:
+        rows = transaction.execute(select(queues.c.name, queues.c.paused)).all()
+    assert [tuple(row) for row in rows] == [("emails", True)]
