@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import random
 import threading
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text, update
 
-from jobsvc.models import JobStatus
+from jobsvc.models import Job, JobStatus, Queue
 from jobsvc.retry import RetryPolicy
 from jobsvc.store import LeaseStore, NewJob, QueueStore, RateLimit, Succeeded
+from jobsvc.store.execute import Executor
 from jobsvc.store.leases import CONCURRENCY_RECHECK_SECONDS
+from tests.support.waiting import wait_until
 
 WORKER = "test-worker"
+jobs = Job.__table__
+queues = Queue.__table__
 CLAIMERS = 6
 
 
@@ -26,8 +31,6 @@ def queue_store(engine) -> QueueStore:
 
 
 def _lease_store(engine) -> LeaseStore:
-    import random
-
     return LeaseStore(engine, RetryPolicy(0.01, 0.01, random.Random(1)))
 
 
@@ -117,3 +120,39 @@ def test_a_pause_reaches_a_worker_that_read_the_limits_before_it(
     lease_store.forget_queue_limits()  # what QUEUE_SETTINGS_SECONDS passing does
     assert lease_store.claim(None, 8, WORKER, 30) == []
     assert queue_store.get("emails").counts[JobStatus.PENDING] == 1
+
+
+def test_a_claim_waits_for_a_claim_of_the_same_queue_in_flight(engine, job_store, queue_store):
+    # The race the queue row's lock closes: another claim has counted the room and taken it,
+    # but not committed yet; a claim that did not wait would see no running attempt.
+    ids = job_store.enqueue([_new("limited") for _ in range(6)])
+    queue_store.configure("limited", concurrency=3)
+    store = _lease_store(engine)
+    store.claim(["other"], 1, WORKER, 30)  # reads the limits before the lock is held
+    claimed: list[int] = []
+    with Executor(engine).write() as transaction:
+        transaction.execute(
+            select(queues.c.name).where(queues.c.name == "limited").with_for_update()
+        )
+        transaction.execute(
+            update(jobs).where(jobs.c.id.in_(ids[:3])).values(status=JobStatus.RUNNING)
+        )
+        thread = threading.Thread(
+            target=lambda: claimed.extend(store.claim(["limited"], 8, WORKER, 30))
+        )
+        thread.start()
+        if engine.dialect.name == "postgresql":
+            wait_until(lambda: _waiting_for_a_lock(engine), message="the claim did not wait")
+    thread.join()
+    assert claimed == []  # it counted the three running once the other claim committed
+
+
+def _waiting_for_a_lock(engine) -> bool:
+    with engine.connect() as connection:
+        waiting = connection.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND datname = current_database()"
+            )
+        ).scalar_one()
+    return waiting > 0
