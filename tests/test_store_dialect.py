@@ -316,3 +316,20 @@ def test_insert_if_missing_skips_a_row_whose_key_exists(executor):
     with executor.read() as transaction:
         rows = transaction.execute(select(queues.c.name, queues.c.paused)).all()
     assert [tuple(row) for row in rows] == [("emails", True)]
+
+
+def test_a_queue_settings_notice_is_told_apart_where_the_dialect_sends_one(
+    engine, executor, insert
+):
+    waker = open_waker(engine)
+    try:
+        waker.wait(0.1)  # the waker starts listening (PostgreSQL) or reads the version
+        with executor.write() as transaction:
+            executor.dialect.notify_queues_changed(transaction, "emails")
+            transaction.run(insert, {"batch": batch_parameter([JOB])})  # SQLite: a commit
+        assert waker.wait(WAIT_SECONDS) is True
+        assert waker.queues_changed() is waker.notices_cancels  # PostgreSQL only
+        assert waker.queues_changed() is False  # told once
+        assert waker.cancel_noticed() is False  # and it is no cancel
+    finally:
+        waker.close()

@@ -116,4 +116,6 @@ class FetchLoop:
             if self._waker.wait(self._poll_seconds):
                 if self._waker.cancel_noticed():
                     self._maintenance.notice_cancel()
+                if self._waker.queues_changed():
+                    self._store.forget_queue_limits()
                 self._wake.set()

@@ -28,8 +28,9 @@ jobs = Job.__table__
 queues = Queue.__table__
 
 # How long a worker trusts what it read of the queues' limits and pause flags. A pause, or a
-# new limit, reaches every worker's claim within this; an unlimited, unpaused queue's claim
-# pays for the feature only this one small read per period.
+# new limit, reaches every worker's claim within this (PostgreSQL workers hear of it at once,
+# by NOTIFY); an unlimited, unpaused queue's claim pays for the feature only this one small
+# read per period.
 QUEUE_SETTINGS_SECONDS = 1.0
 FINISHED = (JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED)
 
@@ -150,6 +151,7 @@ class QueueStore:
                     .where(queues.c.name == name)
                     .values(**changes, updated_at=db_now())
                 )
+            dialect.notify_queues_changed(transaction, name)
             if changes.get("paused") is False:
                 dialect.notify(transaction, {name})  # its waiting jobs are ready again
             (found,) = _stats(transaction, name)

@@ -25,6 +25,7 @@ CHANNEL = "jobsvc_jobs"  # PostgreSQL's NOTIFY channel; migration 0002's trigger
 WRITE_OPTION = "jobsvc_write"  # execution option: True, SINGLE_STATEMENT or absent (a reader)
 SINGLE_STATEMENT = "single statement"
 CANCEL_NOTICE = "cancel:"  # a NOTIFY payload that names a cancelled job, not a queue
+QUEUES_NOTICE = "queues:"  # a NOTIFY payload: a queue was paused, resumed or limited
 
 
 class Waker(Protocol):
@@ -37,6 +38,9 @@ class Waker(Protocol):
 
     def cancel_noticed(self) -> bool:
         """Return True once after a notice that a running job was cancelled arrived."""
+
+    def queues_changed(self) -> bool:
+        """Return True once after a notice that a queue's settings changed arrived."""
 
     def close(self) -> None:
         """Release the waker's connection."""
@@ -139,6 +143,10 @@ class Dialect(ABC):
     @abstractmethod
     def notify_cancel(self, transaction: Executes, job_id: int) -> None:
         """Tell listening workers, on commit, that running job ``job_id`` was cancelled."""
+
+    @abstractmethod
+    def notify_queues_changed(self, transaction: Executes, queue: str) -> None:
+        """Tell listening workers, on commit, that ``queue``'s settings changed."""
 
     @abstractmethod
     def open_waker(self) -> Waker:

@@ -32,7 +32,7 @@ from sqlalchemy.sql.dml import Insert
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from ...timestamps import UTCDateTime
-from .base import CANCEL_NOTICE, CHANNEL, Dialect, Executes, JsonRows, Waker
+from .base import CANCEL_NOTICE, CHANNEL, QUEUES_NOTICE, Dialect, Executes, JsonRows, Waker
 from .jsontext import load_json
 
 logger = logging.getLogger(__name__)
@@ -153,6 +153,12 @@ class PostgreSQLDialect(Dialect):
             {"channel": CHANNEL, "payload": f"{CANCEL_NOTICE}{job_id}"},
         )
 
+    def notify_queues_changed(self, transaction: Executes, queue: str) -> None:
+        transaction.execute(
+            text("SELECT pg_notify(:channel, :payload)"),
+            {"channel": CHANNEL, "payload": f"{QUEUES_NOTICE}{queue}"},
+        )
+
     def open_waker(self) -> Waker:
         return PostgresWaker(self.engine)
 
@@ -229,6 +235,7 @@ class PostgresWaker:
         self._conninfo = url.render_as_string(hide_password=False)
         self._connection: psycopg.Connection | None = None
         self._cancel_noticed = False
+        self._queues_changed = False
 
     def _connect(self) -> psycopg.Connection:
         if self._connection is None or self._connection.closed:
@@ -242,6 +249,8 @@ class PostgresWaker:
             for notice in connection.notifies(timeout=timeout, stop_after=1):
                 if notice.payload.startswith(CANCEL_NOTICE):
                     self._cancel_noticed = True
+                elif notice.payload.startswith(QUEUES_NOTICE):
+                    self._queues_changed = True
                 return True
             return False
         except psycopg.Error as exc:
@@ -254,6 +263,10 @@ class PostgresWaker:
     def cancel_noticed(self) -> bool:
         noticed, self._cancel_noticed = self._cancel_noticed, False
         return noticed
+
+    def queues_changed(self) -> bool:
+        changed, self._queues_changed = self._queues_changed, False
+        return changed
 
     def close(self) -> None:
         if self._connection is not None:

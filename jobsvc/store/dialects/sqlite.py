@@ -155,6 +155,9 @@ class SQLiteDialect(Dialect):
     def notify_cancel(self, transaction: Executes, job_id: int) -> None:
         pass  # no channel: workers check their running jobs for cancellation each second
 
+    def notify_queues_changed(self, transaction: Executes, queue: str) -> None:
+        pass  # no channel: workers read the queues' settings again each QUEUE_SETTINGS_SECONDS
+
     def open_waker(self) -> Waker:
         return SQLiteWaker(self.engine.url.database or "")
 
@@ -269,6 +272,9 @@ class SQLiteWaker:
 
     def cancel_noticed(self) -> bool:
         return False  # a commit does not say what it changed
+
+    def queues_changed(self) -> bool:
+        return False  # the same
 
     def close(self) -> None:
         if self._connection is not None:
