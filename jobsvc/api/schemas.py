@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+    validates,
+    validates_schema,
+)
 
-from ..jobfields import ENQUEUE_FIELDS, QUEUE_NAME_PATTERN, JobField
+from ..jobfields import ENQUEUE_FIELDS, EXCLUSIVE_FIELDS, QUEUE_NAME_PATTERN, JobField
 from ..models import QUEUE_NAME_MAX, JobStatus
 from ..registry import TYPE_NAME_PATTERN
 from .fields import (
@@ -70,6 +79,13 @@ class CreateJobSchema(_EnqueueFields):  # type: ignore[misc,valid-type]
                 f"Unknown job type {value!r}; this service runs: "
                 f"{', '.join(sorted(self.known_types)) or 'no types'}."
             )
+
+    @validates_schema
+    def _one_of_each_pair(self, data: dict[str, Any], **kwargs: Any) -> None:
+        for first, second in EXCLUSIVE_FIELDS:
+            if data.get(first) is not None and data.get(second) is not None:
+                message = f"Give {first} or {second}, not both."
+                raise ValidationError({first: [message], second: [message]})
 
 
 class CreateBatchSchema(Schema):
