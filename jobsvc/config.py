@@ -281,6 +281,35 @@ SETTINGS: tuple[Setting, ...] = (
         "Queues /metrics reports one by one (the largest); the rest are summed under "
         'queue="(other)".',
     ),
+    Setting(
+        "PRIORITY_AGING_SECONDS",
+        0.0,
+        seconds(0.1, 365 * DAY_SECONDS, zero="off"),
+        "Priority aging: each this many seconds a job waits ready counts as one priority step "
+        "more (workers raise the stored priority; original_priority keeps the asked one); "
+        "0 turns it off.",
+    ),
+    Setting(
+        "RETAIN_DONE_SECONDS",
+        7 * DAY_SECONDS,
+        seconds(1.0, 3650 * DAY_SECONDS, zero="keep forever"),
+        "How long a DONE job is kept after it finished before the workers delete it; "
+        "0 keeps it forever.",
+    ),
+    Setting(
+        "RETAIN_FAILED_SECONDS",
+        30 * DAY_SECONDS,
+        seconds(1.0, 3650 * DAY_SECONDS, zero="keep forever"),
+        "How long a FAILED job is kept after it finished before the workers delete it; "
+        "0 keeps it forever.",
+    ),
+    Setting(
+        "RETAIN_CANCELLED_SECONDS",
+        7 * DAY_SECONDS,
+        seconds(1.0, 3650 * DAY_SECONDS, zero="keep forever"),
+        "How long a CANCELLED job is kept after it was cancelled before the workers delete "
+        "it; 0 keeps it forever.",
+    ),
     Setting("LOG_LEVEL", "INFO", _log_level, "Log level of the API and the worker."),
     Setting(
         "LOG_FORMAT",

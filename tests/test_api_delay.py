@@ -1,4 +1,4 @@
-"""delay_seconds: a job that runs a number of seconds after it was enqueued, by the database's clock."""
+"""delay_seconds: a job runs that many seconds after it was enqueued, by the database's clock."""
 
 from __future__ import annotations
 

@@ -32,6 +32,10 @@ TABLE = {
     "MAX_READY_PER_QUEUE": ("0", 0, "-1", "0 (no cap) or a whole number from 1"),
     "POOL_TIMEOUT_SECONDS": ("2", 2.0, "30000", "0.01 to 300 seconds"),
     "METRICS_MAX_QUEUES": ("20", 20, "0", "from 1 to 10000"),
+    "PRIORITY_AGING_SECONDS": ("60", 60.0, "0.01", "0 (off) or from 0.1 to 31536000 seconds"),
+    "RETAIN_DONE_SECONDS": ("3600", 3600.0, "-1", "0 (keep forever) or from 1 to"),
+    "RETAIN_FAILED_SECONDS": ("0", 0.0, "0.5", "0 (keep forever) or from 1 to"),
+    "RETAIN_CANCELLED_SECONDS": ("86400", 86400.0, "1e12", "0 (keep forever) or from 1 to"),
     "LOG_LEVEL": ("debug", "DEBUG", "LOUD", "DEBUG, INFO, WARNING, ERROR, CRITICAL"),
     "LOG_FORMAT": ("JSON", "json", "xml", "text, json"),
 }
