@@ -75,14 +75,7 @@ def _priorities(engine, job_id):
 
 def test_prune_deletes_only_old_finished_jobs_of_the_status_in_batches(engine, job_store):
     ids = _enqueue(job_store, 5)
-    with engine.begin() as connection:
-        connection.execute(
-            text(
-                "UPDATE jobs SET status = :status, finished_at = created_at WHERE id IN "
-                f"({','.join(str(i) for i in ids[:4])})"
-            ),
-            {"status": JobStatus.DONE.value},
-        )
+    _finish(engine, ids[:4], JobStatus.DONE)
     store = HousekeepingStore(engine)
     assert store.count_prunable(JobStatus.DONE, 0.0) == 4
     assert store.count_prunable(JobStatus.DONE, 3600.0) == 0
@@ -90,3 +83,12 @@ def test_prune_deletes_only_old_finished_jobs_of_the_status_in_batches(engine, j
     assert store.prune(JobStatus.DONE, 0.0, batch=3) == 3
     assert store.prune(JobStatus.DONE, 0.0, batch=3) == 1
     assert [job.id for job in job_store.list()] == [ids[4]]  # the PENDING one stays
+
+
+def _finish(engine, job_ids, status):
+    with engine.begin() as connection:
+        for job_id in job_ids:
+            connection.execute(
+                text("UPDATE jobs SET status = :s, finished_at = created_at WHERE id = :id"),
+                {"s": status.value, "id": job_id},
+            )

@@ -53,9 +53,13 @@ def _spec_changed(spec: ScheduleSpec) -> Any:
     )
 
 
+def _every(row: Any) -> int | None:
+    return None if row.every_seconds is None else int(row.every_seconds)
+
+
 def _next_run(row: Any, now: datetime) -> datetime | None:
     try:
-        spec = ScheduleSpec(row.name, row.cron, row.every_seconds, row.timezone, row.queue)
+        spec = ScheduleSpec(row.name, row.cron, _every(row), row.timezone, row.queue)
     except InvalidSchedule:
         return None  # registered by a worker whose libraries knew a zone this one does not
     return spec.next_tick(now)
@@ -160,7 +164,7 @@ class ScheduleStore:
             ScheduleRecord(
                 name=row.name,
                 cron=row.cron,
-                every_seconds=None if row.every_seconds is None else int(row.every_seconds),
+                every_seconds=_every(row),
                 timezone=row.timezone,
                 queue=row.queue,
                 payload=row.payload,
