@@ -20,7 +20,7 @@ AGING_PASS_MIN_SECONDS = 0.1
 AGING_PASS_MAX_SECONDS = 60.0
 PRUNE_BATCH = 1_000  # finished jobs deleted per transaction
 PRUNE_BATCHES_PER_PASS = 5  # per status; the next pass comes soon while more are left
-RETENTION_PASS_SECONDS = 60.0
+RETENTION_PASS_SECONDS = 60.0  # or half the shortest retention, if that is shorter
 RETENTION_BUSY_PASS_SECONDS = 0.5  # the next pass while a status still had a full batch
 TICK_KEYS_KEPT_SECONDS = 86_400.0  # schedule_ticks rows kept (a day of one-job-per-tick keys)
 
@@ -67,13 +67,14 @@ class Retention:
         self._schedules = schedules
         self._events = events
         self._retain = {status: kept for status, kept in retain_seconds.items() if kept}
+        self._every = min([RETENTION_PASS_SECONDS, *(kept / 2 for kept in self._retain.values())])
         self._next = 0.0
 
     def run_due(self, now: float) -> None:
         """Prune a few batches if a pass is due (DatabaseUnavailable if the database is away)."""
         if now < self._next:
             return
-        self._next = now + RETENTION_PASS_SECONDS
+        self._next = now + self._every
         busy = False
         for status, kept in self._retain.items():
             for _ in range(PRUNE_BATCHES_PER_PASS):
@@ -86,7 +87,7 @@ class Retention:
                 busy = True
         self._schedules.prune_ticks(TICK_KEYS_KEPT_SECONDS)
         if busy:
-            self._next = now + RETENTION_BUSY_PASS_SECONDS
+            self._next = now + min(self._every, RETENTION_BUSY_PASS_SECONDS)
 
     def next_due(self) -> float:
         """Return when the next pass is due (monotonic)."""

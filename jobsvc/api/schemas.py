@@ -109,6 +109,10 @@ class JobSchema(Schema):
     error_type = fields.String(allow_none=True)
     queue = fields.String()
     priority = fields.Integer()
+    original_priority = fields.Integer(
+        allow_none=True,
+        metadata={"description": "The priority asked for, once priority aging raised it."},
+    )
     payload = fields.Raw()
     max_attempts = fields.Integer()
     timeout_seconds = fields.Float(allow_none=True)
