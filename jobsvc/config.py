@@ -52,6 +52,11 @@ def _number(value: Any) -> float:
     return number
 
 
+def _plain(number: float) -> str:
+    # Whole numbers in full (31536000, not 3.1536e+07): a person reads the range from them.
+    return str(int(number)) if number == int(number) else f"{number:g}"
+
+
 def seconds(
     low: float,
     high: float,
@@ -62,7 +67,7 @@ def seconds(
 ) -> Parse:
     """Return a parser of a finite number (seconds unless ``unit`` says) within ``[low, high]``;
     ``zero`` names what 0 means."""
-    shown = f"{'above' if low_open else 'from'} {low:g} to {high:g} {unit}"
+    shown = f"{'above' if low_open else 'from'} {_plain(low)} to {_plain(high)} {unit}"
     accepted = f"0 ({zero}) or {shown}" if zero else shown
 
     def parse(value: Any) -> float:

@@ -27,7 +27,7 @@ TABLE = {
     "CANCEL_GRACE_SECONDS": ("1.5", 1.5, "-1", "from 0 to 3600 seconds"),
     "MAX_BATCH_JOBS": ("500", 500, "-3", "from 1 to 100000"),
     "TRACEBACK_BYTES": ("4096", 4096, "lots", "from 1 to 1048576"),
-    "RATE_LIMIT_PER_SECOND": ("0", 0.0, "-5", "0 to 1e+06"),
+    "RATE_LIMIT_PER_SECOND": ("0", 0.0, "-5", "0 to 1000000"),
     "RATE_LIMIT_BURST": ("10", 10, "0", "from 1 to 1000000"),
     "MAX_READY_PER_QUEUE": ("0", 0, "-1", "0 (no cap) or a whole number from 1"),
     "POOL_TIMEOUT_SECONDS": ("2", 2.0, "30000", "0.01 to 300 seconds"),

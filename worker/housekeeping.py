@@ -6,6 +6,7 @@ batch of each chore run at a time across all workers (``jobsvc.store.housekeepin
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 
 from jobsvc.models import JobStatus
@@ -22,6 +23,9 @@ PRUNE_BATCH = 1_000  # finished jobs deleted per transaction
 PRUNE_BATCHES_PER_PASS = 5  # per status; the next pass comes soon while more are left
 RETENTION_PASS_SECONDS = 60.0  # or half the shortest retention, if that is shorter
 RETENTION_BUSY_PASS_SECONDS = 0.5  # the next pass while a status still had a full batch
+# While a backlog is pruned, a worker spends at most this share of its time at it (and the
+# database about as much of one connection's): the pause after a pass is 4x the pass.
+PRUNE_DUTY_CYCLE = 0.2
 TICK_KEYS_KEPT_SECONDS = 86_400.0  # schedule_ticks rows kept (a day of one-job-per-tick keys)
 
 
@@ -87,7 +91,9 @@ class Retention:
                 busy = True
         self._schedules.prune_ticks(TICK_KEYS_KEPT_SECONDS)
         if busy:
-            self._next = now + min(self._every, RETENTION_BUSY_PASS_SECONDS)
+            took = time.monotonic() - now
+            rest = took * (1 / PRUNE_DUTY_CYCLE - 1)
+            self._next = now + took + max(min(self._every, RETENTION_BUSY_PASS_SECONDS), rest)
 
     def next_due(self) -> float:
         """Return when the next pass is due (monotonic)."""
