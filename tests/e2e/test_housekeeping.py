@@ -66,3 +66,10 @@ def test_finished_jobs_past_retention_are_deleted_by_the_workers(service: Proces
     url = f"{service.base_url}/jobs"
     wait_until(lambda: requests.get(f"{url}/{done}", timeout=10).status_code == 404, timeout=90)
     assert service.get(failed)["status"] == "FAILED"  # its retention is an hour
+
+
+def test_a_worker_with_a_bad_schedule_refuses_to_start_naming_it(service: Processes):
+    worker = service.start_worker("--handlers", "tests.bad_schedule_handlers", "--burst")
+    assert worker.wait(60) == 2
+    log = service.log("worker0")
+    assert "schedule 'test.bad_schedule': cron='61 * * * *' is refused" in log, log
