@@ -27,7 +27,7 @@ class Sizes:
     w2_workers: tuple[int, ...] = (1, 2)  # worker processes per W2 configuration
     w7_ready: int = 20_000  # jobs drained per round
     w7_finished: tuple[int, ...] = (300_000, 1_000_000)  # finished rows; the last with pruning
-    w7_rounds: int = 3
+    w7_rounds: int = 5
 
 
 FULL = Sizes(
@@ -66,5 +66,5 @@ SMALL = Sizes(
     w4_batches=3,
     w7_ready=1000,
     w7_finished=(3000, 10_000),
-    w7_rounds=1,
+    w7_rounds=2,
 )

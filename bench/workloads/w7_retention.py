@@ -1,16 +1,17 @@
 """W7: the drain rate as finished rows pile up, and while retention deletes them.
 
-Each case seeds ``finished`` DONE rows (finished eight days ago, past the default seven-day
-retention) with set-based SQL, then drains a backlog of no-op jobs as a worker's hot loop does
-(claim 100 per transaction, complete them), several times over, so the drained jobs become
-finished rows too. The last size is drained again while a thread runs the workers' own
-retention chore (``worker.housekeeping.Retention``) on the same table: batches of 1,000 old DONE
-jobs, five per pass, at most a fifth of its time spent pruning.
+Each case drains an empty table and one seeded with ``finished`` DONE rows (finished eight days
+ago, past the default seven-day retention, by set-based SQL) in turn, round by round, on two
+databases, and reports the ratio of each round. A drain claims 100 jobs per transaction and
+completes them, as a worker's hot loop does, so the drained jobs become finished rows too. The
+last size is drained again while a thread runs the workers' own retention chore
+(``worker.housekeeping.Retention``) on the full table: batches of 1,000 old DONE jobs, five per
+pass, at most a fifth of its time spent pruning.
 
 Where the server runs with ``autovacuum = off`` (the shared test server here does), a thread
 does what autovacuum would do with migration 0002's settings for the jobs table: a plain
-``VACUUM jobs`` whenever its dead rows pass 50 + 2 % of its rows. Without it no case measures
-a table as PostgreSQL keeps it, only one that nothing ever cleans.
+``VACUUM jobs`` (cost delay 1 ms) whenever its dead rows pass 50 + 2 % of its rows. Without
+it no case measures a table as PostgreSQL keeps it, only one that nothing ever cleans.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from jobsvc.store.schedules import ScheduleStore
 from worker.events import Events
 from worker.housekeeping import Retention
 
+from ..databases import bench_database
 from ..report import median
 from ..seed import bulk_rows, enqueue_noops
 from ..verify import done_exactly_once
@@ -39,6 +41,7 @@ RETAIN_SECONDS = 7 * 86_400.0  # JOBSVC_RETAIN_DONE_SECONDS's default
 VACUUM_CHECK_SECONDS = 1.0  # autovacuum's own naptime is a minute, for every table it watches
 VACUUM_THRESHOLD_ROWS = 50  # autovacuum_vacuum_threshold's default
 VACUUM_SCALE_FACTOR = 0.02  # migration 0002's autovacuum_vacuum_scale_factor for jobs
+VACUUM_COST_DELAY_MS = 1  # migration 0002's autovacuum_vacuum_cost_delay for jobs
 _DEAD = text(
     "SELECT n_dead_tup, greatest(reltuples, 0) FROM pg_stat_user_tables s "
     "JOIN pg_class c ON c.oid = s.relid WHERE s.relname = 'jobs'"
@@ -46,57 +49,57 @@ _DEAD = text(
 
 
 def run(bench: Run) -> None:
-    """Drain with 0, then more finished rows; the last size again with pruning running.
+    """Drain an empty table and one with finished rows in turn, round by round."""
+    with bench_database(bench.backend, bench.database.url, bench.log_dir) as empty_database:
+        empty = Run(empty_database, bench.sizes, bench.report, bench.log_dir)
+        try:
+            for finished in bench.sizes.w7_finished:
+                _compare(bench, empty, finished, pruning=False)
+            _compare(bench, empty, bench.sizes.w7_finished[-1], pruning=True)
+        finally:
+            empty.close()
 
-    The empty table is measured first and last, and the faster of the two is the baseline of
-    the ratios: this machine's speed drifts within minutes, and a drift must not flatter them.
+
+def _compare(bench: Run, empty: Run, finished: int, *, pruning: bool) -> None:
+    """Alternate drains of ``empty`` and of ``bench`` with ``finished`` rows; report the ratio.
+
+    Interleaved: this machine's speed drifts by 2-3x within minutes, which would swamp a
+    comparison of cases measured one after the other.
     """
-    sizes = bench.sizes
-    first = _measure(bench, 0, pruning=False)
-    rates = {}
-    for finished in sizes.w7_finished:
-        rates[f"{finished:,} finished rows"] = _measure(bench, finished, pruning=False)
-    finished = sizes.w7_finished[-1]
-    rates[f"{finished:,} finished rows + pruning"] = _measure(
-        bench, finished, pruning=True, seeded=True
-    )
-    empty = max(first, _measure(bench, 0, pruning=False))
-    for case, rate in rates.items():
-        bench.add("W7", f"{case} / empty (the faster of two)", "drain rate", rate / empty, "x")
-
-
-def _measure(bench: Run, finished: int, *, pruning: bool, seeded: bool = False) -> float:
-    if not seeded:  # else on the table the case before left (its drained jobs now DONE too)
-        bench.database.reset()
-        if finished:
-            bulk_rows(
-                bench.database, finished, finished=True, finished_ago_seconds=FINISHED_AGO_SECONDS
-            )
+    if not pruning:  # with pruning: on the table the case before left
+        for run in (empty, bench):
+            run.database.reset()
+        bulk_rows(
+            bench.database, finished, finished=True, finished_ago_seconds=FINISHED_AGO_SECONDS
+        )
     stop = threading.Event()
+    helpers = []
+    for run in (empty, bench):
+        _drain(run)  # warm the caches and the connection pool; not counted
+        if run.backend == "postgresql" and _autovacuum_off(run):
+            helpers.append(threading.Thread(target=_vacuum, args=(run, stop), daemon=True))
     pruned = [0]
-    pruner = threading.Thread(target=_prune, args=(bench, stop, pruned), daemon=True)
     if pruning:
-        pruner.start()
-    _drain(bench)  # warm the caches and the connection pool; not counted
-    vacuumer = threading.Thread(target=_vacuum, args=(bench, stop), daemon=True)
-    if bench.backend == "postgresql" and _autovacuum_off(bench):
-        vacuumer.start()
-    rates = []
+        helpers.append(threading.Thread(target=_prune, args=(bench, stop, pruned), daemon=True))
+    for helper in helpers:
+        helper.start()
+    rates: dict[str, list[float]] = {"empty": [], "full": []}
     try:
         for _ in range(bench.sizes.w7_rounds):
-            rates.append(_drain(bench))
+            rates["empty"].append(_drain(empty))
+            rates["full"].append(_drain(bench))
     finally:
         stop.set()
-        if pruning:
-            pruner.join()
-        if vacuumer.is_alive():
-            vacuumer.join()
+        for helper in helpers:
+            helper.join()
     case = f"{bench.sizes.w7_ready:,} jobs, {finished:,} finished rows"
     if pruning:
         case += f" + pruning ({pruned[0]:,} deleted meanwhile)"
-    rate = median(rates)
-    bench.add("W7", case, f"drain (100/tx) median/{len(rates)}", rate, "jobs/s")
-    return rate
+    rounds = len(rates["full"])
+    bench.add("W7", case, f"drain (100/tx) median/{rounds}", median(rates["full"]), "jobs/s")
+    bench.add("W7", case, "empty table, same rounds", median(rates["empty"]), "jobs/s")
+    ratios = [full / alone for full, alone in zip(rates["full"], rates["empty"], strict=True)]
+    bench.add("W7", case, f"/ empty, median of {rounds} round ratios", median(ratios), "x")
 
 
 def _drain(bench: Run) -> float:
@@ -139,6 +142,8 @@ def _vacuum(bench: Run, stop: threading.Event) -> None:
     with bench.database.engine.connect().execution_options(
         isolation_level="AUTOCOMMIT"
     ) as connection:
+        # Throttled as migration 0002 throttles autovacuum on jobs (a manual VACUUM is not).
+        connection.execute(text(f"SET vacuum_cost_delay = {VACUUM_COST_DELAY_MS}"))
         while not stop.wait(VACUUM_CHECK_SECONDS):
             dead, rows = connection.execute(_DEAD).one()
             if dead > VACUUM_THRESHOLD_ROWS + VACUUM_SCALE_FACTOR * rows:
