@@ -52,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--only",
         default=",".join(WORKLOADS),
-        help="comma-separated workloads to run (default: W0,W1,W2,W3,W4)",
+        help="comma-separated workloads to run (default: W0,W1,W2,W3,W4,W7)",
     )
     parser.add_argument(
         "--postgres-url",
