@@ -21,6 +21,7 @@ from .workloads import (
     w2_drain,
     w3_latency,
     w4_backlog,
+    w7_retention,
     w8_queue_limits,
 )
 
@@ -30,6 +31,7 @@ WORKLOADS: dict[str, Callable[[Run], None]] = {
     "W2": w2_drain.run,
     "W3": w3_latency.run,
     "W4": w4_backlog.run,
+    "W7": w7_retention.run,
     "W8": w8_queue_limits.run,
 }
 BACKENDS = ("sqlite", "postgresql")
@@ -52,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--only",
         default=",".join(WORKLOADS),
-        help="comma-separated workloads to run (default: W0,W1,W2,W3,W4)",
+        help="comma-separated workloads to run (default: W0,W1,W2,W3,W4,W7)",
     )
     parser.add_argument(
         "--postgres-url",

@@ -144,7 +144,7 @@ class QueueStore:
     def _change(self, name: str, changes: dict[str, Any]) -> QueueStats:
         dialect = self._sql.dialect
         with self._sql.write() as transaction:
-            transaction.execute(dialect.insert_if_missing(queues).values(name=name))
+            transaction.execute(dialect.insert_ignoring_conflicts(queues).values(name=name))
             if changes:
                 transaction.execute(
                     update(queues)

@@ -4,7 +4,7 @@ A queue exists implicitly through its jobs; a row here is made the first time an
 pauses it or sets a limit. The rate limit counts starts in a fixed window kept on the row.
 
 Revision ID: 0004_queues
-Revises: 0003
+Revises: 0004_sched
 Create Date: 2026-12-01
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 from jobsvc.timestamps import UTCDateTime, db_now
 
 revision = "0004_queues"
-down_revision = "0003"
+down_revision = "0004_sched"
 branch_labels = None
 depends_on = None
 
