@@ -36,6 +36,13 @@ def _app(url: str, **settings):
     )
 
 
+def _config(url: str, **settings) -> dict:
+    app = _app(url, **settings)
+    with app.app_context():
+        db.engine.dispose()
+    return dict(app.config)
+
+
 def test_a_statement_timeout_in_the_api_is_503_with_retry_after(pg_url):
     app = _app(pg_url, JOBSVC_PG_STATEMENT_TIMEOUT_SECONDS=0.3)
     client = app.test_client()
