@@ -3,7 +3,7 @@ PostgreSQL cluster started with ``max_connections=100``, while a sampler counts 
 ``pg_stat_activity`` by ``application_name``: a worker holds at most its pool of two plus its
 LISTEN connection, the API at most one per request thread, and 30 workers plus the API fit.
 
-Small size: 3 workers (the per-worker bound is what is asserted, and 30 x it plus the API must
+Small size: 2 workers (the per-worker bound is what is asserted, and 30 x it plus the API must
 fit); full size (``JOBSVC_FAULTS_SCALE=full``): 30 real workers. PostgreSQL only.
 """
 
@@ -24,8 +24,8 @@ from .private_postgres import PrivatePostgres, find_bin
 from .service import record, size
 
 MAX_CONNECTIONS = 100
-WORKERS = size(3, 30)
-JOBS = size(150, 3000)
+WORKERS = size(2, 30)
+JOBS = size(100, 3000)
 BATCH = 500
 API_THREADS = 8  # python -m jobsvc.serve's default
 PER_WORKER = 3  # a pool of two, and the listener

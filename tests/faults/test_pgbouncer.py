@@ -21,7 +21,7 @@ from .service import FaultService, size
 
 WORKERS = 2
 CONCURRENCY = "4"
-JOBS = size(100, 5000)
+JOBS = size(50, 5000)
 WORK_SECONDS = 0.005
 SETTLE_TIMEOUT_SECONDS = size(120, 600)
 HANDLERS = "tests.handlers,tests.cancel_handlers"

@@ -31,9 +31,9 @@ DELAY_SECONDS = 0.020  # each way
 WORKERS = 2
 # Slots per worker: a claim fills all free slots in one round trip, so a batch outweighs the
 # 40 ms it costs. The same for both drains.
-CONCURRENCY = "50"
-JOBS = size(200, 4000)
-PICKUPS = size(5, 30)
+CONCURRENCY = "200"
+JOBS = size(100, 4000)
+PICKUPS = size(3, 30)
 SETTLE_TIMEOUT_SECONDS = size(120, 900)
 STOP_TIMEOUT_SECONDS = 30
 
