@@ -50,9 +50,13 @@ def test_jobs_drain_and_cancel_through_pgbouncer(backend, database_url, tmp_path
         if wake == "listen-around":
             service.env["JOBSVC_LISTEN_DATABASE_URL"] = database_url
         service.start_api(serve=True)  # it migrates the empty database through PgBouncer
-        for _ in range(WORKERS):
-            service.start_worker("--concurrency", CONCURRENCY)
-        started = time.monotonic()
+        workers = [service.start_worker("--concurrency", CONCURRENCY) for _ in range(WORKERS)]
+        wait_until(
+            lambda: all('"event": "started"' in service.log_of[w.pid].read_text() for w in workers),
+            timeout=SETTLE_TIMEOUT_SECONDS,
+            message="the workers did not start",
+        )
+        started = time.monotonic()  # the drain, not the workers' start-up
         service.enqueue(
             [{"type": "test.work", "payload": {"seconds": WORK_SECONDS}} for _ in range(JOBS)]
         )
