@@ -237,9 +237,6 @@ class _ChildSlot(threading.Thread):
 
     def _recycle_due(self, rss_kib: int) -> bool:
         settings = self._pool.settings
-        if settings.max_jobs_per_child is not None and self._jobs >= settings.max_jobs_per_child:
-            logger.info("%s: recycling its child after %d jobs", self.name, self._jobs)
-            return True
         limit = settings.max_memory_per_child_kib
         if limit is not None and rss_kib > limit:
             logger.info(
@@ -248,6 +245,9 @@ class _ChildSlot(threading.Thread):
                 rss_kib,
                 limit,
             )
+            return True
+        if settings.max_jobs_per_child is not None and self._jobs >= settings.max_jobs_per_child:
+            logger.info("%s: recycling its child after %d jobs", self.name, self._jobs)
             return True
         return False
 
