@@ -29,11 +29,11 @@ class Sizes:
     w6_jobs: int = 2000  # jobs of about 20 ms of pure-Python CPU each
     # W2P: no-op drains per pool; None is the pool's default --concurrency.
     w2p_concurrency: tuple[tuple[str, tuple[int | None, ...]], ...] = (
-        ("threads", (None, 16, 32, 64)),
-        ("processes", (None, 4, 8)),
-        ("asyncio", (None, 32, 256)),
+        ("threads", (None, 64)),
+        ("processes", (None, 4)),
+        ("asyncio", (None, 256)),
     )
-    w2p_jobs: int = 20_000
+    w2p_jobs: int = 10_000
 
 
 FULL = Sizes(

@@ -27,9 +27,12 @@ from .runner import Runner, WorkerSettings
 logger = logging.getLogger(__name__)
 
 EXIT_CONFIG_ERROR = 2
-# Short jobs: about 4,800 no-op jobs/s on PostgreSQL at 10 where 1 drained 700 (bench W2); slow
-# jobs: ten threads hold at most ten of a handler's connections and little memory.
-DEFAULT_CONCURRENCY = 10
+# Picked from bench W2 (no-op jobs, 1 worker, PostgreSQL, this development machine): x10 drained
+# about 4,800 jobs/s, x16 5,950, x32 11,559, x64 10,076. 32 is where the curve tops out; past it
+# threads only contend for the GIL. Slow jobs: 32 threads hold at most 32 of a handler's
+# connections and a few MB. (Sidekiq defaults to 5 threads, Oban to 10 per queue, Celery to a
+# process per core: each picked for its own per-job cost, as this is for ours.)
+DEFAULT_CONCURRENCY = 32
 # Per pool: the default --concurrency and the most it accepts. A child process costs tens of
 # MB, so the processes pool defaults to one per core (as Celery's prefork pool does); a task
 # costs a few KB, so the asyncio pool runs many at once by default.

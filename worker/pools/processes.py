@@ -22,6 +22,7 @@ import queue
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -40,6 +41,7 @@ logger = logging.getLogger(__name__)
 START_METHOD = "forkserver"
 RESPAWN_PAUSE_SECONDS = 1.0  # after a child failed to start
 CLOSE_WAIT_SECONDS = 5.0  # at close, how long an idle child may take to exit
+START_WAIT_SECONDS = 60.0  # at start, how long the worker waits for its children
 
 
 class ProcessPool:
@@ -69,8 +71,16 @@ class ProcessPool:
         self._queue: queue.SimpleQueue[Execution | None] = queue.SimpleQueue()
         self._names = itertools.count(1)
         self._slots = [_ChildSlot(self, f"child-slot-{next(self._names)}") for _ in range(size)]
+        self._started = threading.Semaphore(0)
         for slot in self._slots:
             slot.start()
+        # Claim only once the children are up: a job claimed earlier would wait for them
+        # while its lease runs.
+        deadline = time.monotonic() + START_WAIT_SECONDS
+        for _ in self._slots:
+            if not self._started.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                logger.warning("child processes still starting after %ss", START_WAIT_SECONDS)
+                break
 
     def submit(self, execution: Execution) -> None:
         """Run ``execution`` in the next free child."""
@@ -108,6 +118,9 @@ class ProcessPool:
     def report(self, execution: Execution, outcome: outcomes.Outcome) -> None:
         self._report(execution, outcome)
 
+    def child_started(self) -> None:
+        self._started.release()
+
     def new_child(self) -> tuple[BaseProcess, Connection]:
         parent_end, child_end = self._context.Pipe()
         process = self._context.Process(
@@ -143,6 +156,7 @@ class _ChildSlot(threading.Thread):
         self._killing = False
         self._after_stop: list[Callable[[], None]] = []
         self._jobs = 0
+        self._first = True
 
     def kill(self, execution: Execution, then: Callable[[], None] | None) -> bool:
         """SIGTERM the child if it runs ``execution``; return False if it does not."""
@@ -197,6 +211,9 @@ class _ChildSlot(threading.Thread):
                 False,
                 0,
             )
+        if self._first:
+            self._first = False
+            self._pool.child_started()
         return True
 
     def _serve(self, execution: Execution) -> None:
