@@ -14,7 +14,16 @@ from pathlib import Path
 from .databases import bench_database
 from .report import Report
 from .sizes import FULL, SMALL, Sizes
-from .workloads import Run, pools, w0_ceiling, w1_enqueue, w2_drain, w3_latency, w4_backlog
+from .workloads import (
+    Run,
+    pools,
+    w0_ceiling,
+    w1_enqueue,
+    w2_drain,
+    w3_latency,
+    w4_backlog,
+    w7_retention,
+)
 
 WORKLOADS: dict[str, Callable[[Run], None]] = {
     "W0": w0_ceiling.run,
@@ -25,6 +34,7 @@ WORKLOADS: dict[str, Callable[[Run], None]] = {
     "W5": pools.run_w5,
     "W6": pools.run_w6,
     "W2P": pools.run_w2p,
+    "W7": w7_retention.run,
 }
 BACKENDS = ("sqlite", "postgresql")
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
