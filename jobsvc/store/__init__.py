@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .dialects import Dialect, dialect_for
+from .dialects.base import ConnectionSettings, PollingWaker
 from .engine import configure_engine, engine_options, worker_engine
 from .jobs import JobStore
 from .leases import ClaimedJobs, LeaseStore
@@ -30,6 +31,7 @@ __all__ = [
     "QueueStats",
     "QueueStore",
     "RateLimit",
+    "ConnectionSettings",
     "Dialect",
     "Failed",
     "JobRecord",
@@ -38,6 +40,7 @@ __all__ = [
     "LeaseStore",
     "NewJob",
     "Outcome",
+    "PollingWaker",
     "Released",
     "Rescued",
     "Succeeded",
