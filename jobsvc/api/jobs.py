@@ -11,10 +11,19 @@ from marshmallow import Schema, ValidationError
 
 from ..errors import JobNotFound, ValidationFailed
 from ..models import JobStatus
-from ..store import JobStore, NewJob
+from ..store import Enqueued, IdempotencyClaim, JobStore, NewJob
 from ..tokens import SCOPE_ADMIN, SCOPE_ENQUEUE, SCOPE_READ
 from .body import read_json
 from .endpoints import endpoint, json_response
+from .idempotency import (
+    BATCH_KEY_FIELD,
+    IDEMPOTENCY_PARAMETER,
+    REPLAYED_HEADER,
+    REPLAYED_RESPONSE_HEADER,
+    check_key,
+    claim,
+    header_claim,
+)
 from .quickload import quick_load
 from .readable import encode_jobs
 from .schemas import (
@@ -122,12 +131,26 @@ def _body() -> Any:
     summary="Enqueue one job.",
     operation_id="createJob",
     body=CreateJobSchema,
-    responses={"201": json_response(CreatedSchema, "Stored as PENDING.", headers=LOCATION_HEADER)},
+    header_parameters=(IDEMPOTENCY_PARAMETER,),
+    responses={
+        "201": json_response(CreatedSchema, "Stored as PENDING.", headers=LOCATION_HEADER),
+        "200": json_response(
+            CreatedSchema,
+            "Not stored again: the job this Idempotency-Key created (replayed: true), or the "
+            "active job that holds this unique_key (duplicate: true).",
+            headers={**LOCATION_HEADER, **REPLAYED_RESPONSE_HEADER},
+        ),
+    },
+    errors=("409",),
 )
 def create_job() -> Response:
     """Enqueue one job."""
-    new_job = _load_job(_body())
+    body = _body()
+    new_job = _load_job(body)
+    claim = header_claim(request.headers, body)
     state().ready_cap.admit([new_job])
+    if claim is not None or new_job.unique_key is not None:
+        return _created_checked(new_job, claim)
     (job_id,) = _store().enqueue([new_job])
     # CreatedSchema's shape and get_job's URL, written directly: jsonify and url_for were a
     # fifth of the request's own cost. job_id is an int, so the JSON needs no escaping.
@@ -138,6 +161,34 @@ def create_job() -> Response:
     )
 
 
+def _created_checked(new_job: NewJob, claim: IdempotencyClaim | None) -> Response:
+    (enqueued,) = _store().enqueue_checked(
+        [new_job], [claim], keys_kept_seconds=_keys_kept_seconds()
+    )
+    response = jsonify(_created_body(enqueued))
+    response.status_code = 201 if enqueued.created else 200
+    response.headers["Location"] = f"{request.script_root}{bp.url_prefix}/{enqueued.id}"
+    if enqueued.replayed:
+        response.headers[REPLAYED_HEADER] = "true"
+    return response
+
+
+def _created_body(enqueued: Enqueued) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": enqueued.id,
+        "status": None if enqueued.status is None else enqueued.status.value,
+    }
+    if enqueued.duplicate:
+        body["duplicate"] = True
+    if enqueued.replayed:
+        body["replayed"] = True
+    return body
+
+
+def _keys_kept_seconds() -> float:
+    return state().services.config["JOBSVC_IDEMPOTENCY_SECONDS"]
+
+
 @endpoint(
     bp,
     "POST",
@@ -146,7 +197,16 @@ def create_job() -> Response:
     summary="Enqueue many jobs in one transaction: all or none.",
     operation_id="createJobs",
     body=_batch_body,
-    responses={"201": json_response(CreatedBatchSchema, "All stored.")},
+    responses={
+        "201": json_response(
+            CreatedBatchSchema,
+            "Stored (items marked replayed or duplicate stand for jobs that exist already).",
+        ),
+        "200": json_response(
+            CreatedBatchSchema, "None stored: every item was replayed or a duplicate."
+        ),
+    },
+    errors=("409",),
 )
 def create_jobs() -> tuple[Response, int]:
     """Enqueue many jobs in one transaction: all of them or, on any error, none."""
@@ -163,19 +223,44 @@ def create_jobs() -> tuple[Response, int]:
     limit = state().services.config["JOBSVC_MAX_BATCH_JOBS"]
     if not 1 <= len(items) <= limit:
         raise ValidationFailed({"jobs": [f"Must hold 1 to {limit} jobs; it holds {len(items)}."]})
-    new_jobs, errors = [], {}
+    new_jobs, claims, errors = [], [], {}
+    keys_at: dict[str, int] = {}
     for index, item in enumerate(items):
         try:
+            item, claim = _batch_claim(item, index, keys_at)
             new_jobs.append(_load_job(item))
+            claims.append(claim)
         except ValidationFailed as exc:
             errors[str(index)] = exc.errors
     if errors:
         raise ValidationFailed({"jobs": errors})
     state().ready_cap.admit(new_jobs)
+    if keys_at or any(job.unique_key is not None for job in new_jobs):
+        checked = _store().enqueue_checked(new_jobs, claims, keys_kept_seconds=_keys_kept_seconds())
+        created = any(enqueued.created for enqueued in checked)
+        return jsonify({"jobs": [_created_body(e) for e in checked]}), 201 if created else 200
     ids = _store().enqueue(new_jobs)
     # CreatedSchema's shape, built directly: dumping it per job cost a tenth of the request.
     status = JobStatus.PENDING.value
     return jsonify({"jobs": [{"id": job_id, "status": status} for job_id in ids]}), 201
+
+
+def _batch_claim(
+    item: Any, index: int, keys_at: dict[str, int]
+) -> tuple[Any, IdempotencyClaim | None]:
+    # The key is the item's own field, not the job's: the job (and the fingerprint) is the rest.
+    if type(item) is not dict or BATCH_KEY_FIELD not in item:
+        return item, None
+    job = {name: value for name, value in item.items() if name != BATCH_KEY_FIELD}
+    if item[BATCH_KEY_FIELD] is None:  # null means absent, as for the job's own fields
+        return job, None
+    key = check_key(item[BATCH_KEY_FIELD], BATCH_KEY_FIELD)
+    if key in keys_at:
+        raise ValidationFailed(
+            {BATCH_KEY_FIELD: [f"Item {keys_at[key]} of this batch has this key already."]}
+        )
+    keys_at[key] = index
+    return job, claim(key, job)
 
 
 @endpoint(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates
 
 from ..jobfields import ENQUEUE_FIELDS, QUEUE_NAME_PATTERN, JobField
-from ..models import QUEUE_NAME_MAX, JobStatus
+from ..models import IDEMPOTENCY_KEY_MAX, QUEUE_NAME_MAX, JobStatus
 from ..registry import TYPE_NAME_PATTERN
 from .fields import (
     BoundedDateTime,
@@ -19,6 +20,9 @@ from .fields import (
 )
 
 LIST_LIMIT_MAX = 500
+# Visible ASCII and spaces: what an HTTP header carries unchanged (UUIDs, ULIDs, "order-42").
+IDEMPOTENCY_KEY_PATTERN = re.compile(rf"^[\x20-\x7e]{{1,{IDEMPOTENCY_KEY_MAX}}}$")
+IDEMPOTENCY_KEY_RULE = f"Must be 1 to {IDEMPOTENCY_KEY_MAX} visible ASCII characters or spaces."
 
 
 def _marshmallow_field(field: JobField) -> fields.Field:
@@ -103,6 +107,7 @@ class JobSchema(Schema):
     updated_at = fields.AwareDateTime(format="iso")
     locked_by = fields.String(allow_none=True)
     lease_expires_at = fields.AwareDateTime(format="iso", allow_none=True)
+    unique_key = fields.String(allow_none=True)
 
 
 class JobDetailSchema(JobSchema):
@@ -112,10 +117,21 @@ class JobDetailSchema(JobSchema):
 
 
 class CreatedSchema(Schema):
-    """What ``POST /jobs`` answers: the seed's ``{"id", "status"}``."""
+    """What ``POST /jobs`` answers: the seed's ``{"id", "status"}``, and why none was created."""
 
     id = fields.Integer()
-    status = fields.Enum(JobStatus, by_value=True)
+    status = fields.Enum(
+        JobStatus,
+        by_value=True,
+        allow_none=True,
+        metadata={"description": "The job's status now; null if it was pruned since."},
+    )
+    duplicate = fields.Boolean(
+        metadata={"description": "True: an active job holds this unique_key; this is that job."}
+    )
+    replayed = fields.Boolean(
+        metadata={"description": "True: this idempotency key created this job before."}
+    )
 
 
 class ListQuerySchema(Schema):
@@ -143,11 +159,25 @@ class ListQuerySchema(Schema):
         return data
 
 
+class CreateBatchItemSchema(CreateJobSchema):
+    """One item of ``POST /jobs/batch``, as documented: a ``CreateJob`` and its own key."""
+
+    idempotency_key = StrictString(
+        load_default=None,
+        pattern=IDEMPOTENCY_KEY_PATTERN,
+        description=IDEMPOTENCY_KEY_RULE,
+        metadata={
+            "description": "As the Idempotency-Key header of POST /jobs, for this item: the "
+            "same key and item again answer the job it created (replayed: true)."
+        },
+    )
+
+
 class CreateBatchRequestSchema(Schema):
-    """The body of ``POST /jobs/batch``, as documented (each item is a ``CreateJob``)."""
+    """The body of ``POST /jobs/batch``, as documented (each item is a ``CreateBatchItem``)."""
 
     jobs = fields.List(
-        fields.Nested(CreateJobSchema), required=True, validate=validate.Length(min=1)
+        fields.Nested(CreateBatchItemSchema), required=True, validate=validate.Length(min=1)
     )
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from .dialects import Dialect, dialect_for
 from .engine import configure_engine, engine_options, worker_engine
+from .idempotency import IdempotencyClaim
 from .jobs import JobStore
 from .leases import LeaseStore
 from .notify import Waker, open_waker
 from .records import (
     ClaimedJob,
+    Enqueued,
     Failed,
     JobRecord,
     Lease,
@@ -24,7 +26,9 @@ from .tokens import TokenNameTaken, TokenStore
 __all__ = [
     "ClaimedJob",
     "Dialect",
+    "Enqueued",
     "Failed",
+    "IdempotencyClaim",
     "JobRecord",
     "JobStore",
     "Lease",

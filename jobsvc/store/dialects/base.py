@@ -16,7 +16,9 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
+from sqlalchemy import Table
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.sql.dml import Insert
 from sqlalchemy.types import TypeEngine
 
 CHANNEL = "jobsvc_jobs"  # PostgreSQL's NOTIFY channel; migration 0002's trigger sends on it
@@ -120,6 +122,16 @@ class Dialect(ABC):
 
         Each array element is an object with those keys. A ``JSON`` column's value is JSON
         text (returned as the JSON it holds); a ``UTCDateTime`` column's is epoch seconds.
+        """
+
+    @abstractmethod
+    def insert_or_skip(
+        self, table: Table, conflict_columns: Sequence[str], conflict_where: Any | None = None
+    ) -> Insert:
+        """Return an INSERT into ``table`` that skips rows a unique index would refuse.
+
+        ``conflict_columns`` (and ``conflict_where`` for a partial index) name the index;
+        RETURNING then yields only the rows inserted.
         """
 
     @abstractmethod

@@ -15,6 +15,7 @@ from sqlalchemy import (
     JSON,
     DateTime,
     Float,
+    Table,
     Text,
     bindparam,
     cast,
@@ -25,8 +26,10 @@ from sqlalchemy import (
     text,
     type_coerce,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.sql.dml import Insert
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from ...timestamps import UTCDateTime
@@ -130,6 +133,13 @@ class PostgreSQLDialect(Dialect):
         # json_to_recordset yields the array in order, and a statement that neither joins nor
         # sorts it keeps that order (an INSERT draws its ids from the sequence in it).
         return JsonRows(rows, values, None)
+
+    def insert_or_skip(
+        self, table: Table, conflict_columns: Sequence[str], conflict_where: Any | None = None
+    ) -> Insert:
+        return postgresql_insert(table).on_conflict_do_nothing(
+            index_elements=list(conflict_columns), index_where=conflict_where
+        )
 
     def decode_json(self, value: Any) -> Any:
         return value  # psycopg decodes json columns itself

@@ -14,8 +14,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Float, Integer, Text, bindparam, column, event, func, literal_column
+from sqlalchemy import (
+    Float,
+    Integer,
+    Table,
+    Text,
+    bindparam,
+    column,
+    event,
+    func,
+    literal_column,
+)
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.sql.dml import Insert
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from .base import SINGLE_STATEMENT, WRITE_OPTION, Dialect, Executes, JsonRows, Waker
@@ -138,6 +150,13 @@ class SQLiteDialect(Dialect):
             for name, type_ in columns
         }
         return JsonRows(each, values, each.c.key)
+
+    def insert_or_skip(
+        self, table: Table, conflict_columns: Sequence[str], conflict_where: Any | None = None
+    ) -> Insert:
+        return sqlite_insert(table).on_conflict_do_nothing(
+            index_elements=list(conflict_columns), index_where=conflict_where
+        )
 
     def decode_json(self, value: Any) -> Any:
         return load_json(value)  # sqlite3 returns JSON columns as their text
