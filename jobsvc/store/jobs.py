@@ -8,11 +8,12 @@ from typing import Any
 
 from sqlalchemy import case, func, literal, select, text, update
 from sqlalchemy.engine import Engine, Row
+from sqlalchemy.exc import DBAPIError
 
 from ..errors import DatabaseUnavailable, IdempotencyKeyReused, InvalidTransition, JobNotFound
 from ..models import Job, JobStatus
 from ..timestamps import db_now
-from .execute import Executor, Transaction, translate_errors
+from .execute import Executor, Transaction, is_deadlock, translate_errors
 from .idempotency import IdempotencyClaim, IdempotencyKeys, KnownKey, LostRace
 from .insertion import batch_parameter, insert_statement, unique_insert_statement
 from .records import Enqueued, JobRecord, NewJob
@@ -81,6 +82,11 @@ class JobStore:
                     return self._enqueue_in(transaction, jobs_to_add, claims, keys_kept_seconds)
             except LostRace:
                 continue  # rolled back: the next lookup sees what the winner stored
+            except DBAPIError as exc:
+                # Batches racing with the same unique keys in different orders wait on each
+                # other's inserts; PostgreSQL breaks the cycle by rolling one back.
+                if not is_deadlock(exc):
+                    raise
         raise DatabaseUnavailable("enqueues with the same keys keep racing; try again")
 
     def enqueue_in(self, transaction: Transaction, jobs_to_add: Sequence[NewJob]) -> list[Enqueued]:
