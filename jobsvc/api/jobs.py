@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -11,6 +10,7 @@ from marshmallow import Schema, ValidationError
 
 from ..errors import JobNotFound, ValidationFailed
 from ..models import JobStatus
+from ..newjobs import new_job
 from ..store import Enqueued, IdempotencyClaim, JobStore, NewJob
 from ..tokens import SCOPE_ADMIN, SCOPE_ENQUEUE, SCOPE_READ
 from .body import read_json
@@ -47,8 +47,6 @@ _job = JobSchema()
 _job_detail = JobDetailSchema()
 _list_query = ListQuerySchema()
 _batch = CreateBatchSchema()
-# One encoder for every payload: json.dumps with arguments builds a new encoder per call.
-_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 
 LOCATION_HEADER = {"Location": {"schema": {"type": "string"}, "description": "The job's URL."}}
 JOB_ID_PARAMETER = {
@@ -94,23 +92,7 @@ def _single_valued_args() -> dict[str, str]:
 
 
 def _new_job(fields: dict[str, Any]) -> NewJob:
-    config = state().services.config
-    payload_json = _COMPACT_JSON.encode(fields["payload"])
-    payload_size = len(payload_json)
-    if payload_size > config["JOBSVC_MAX_PAYLOAD_BYTES"]:
-        raise ValidationFailed(
-            {
-                "payload": [
-                    f"Is {payload_size} bytes as JSON; the limit is "
-                    f"{config['JOBSVC_MAX_PAYLOAD_BYTES']}."
-                ]
-            }
-        )
-    if fields["max_attempts"] is None:
-        fields["max_attempts"] = config["JOBSVC_MAX_ATTEMPTS"]
-    if fields["timeout_seconds"] is None and config["JOBSVC_DEFAULT_TIMEOUT_SECONDS"] > 0:
-        fields["timeout_seconds"] = config["JOBSVC_DEFAULT_TIMEOUT_SECONDS"]
-    return NewJob(**fields, payload_json=payload_json)
+    return new_job(fields, state().services.config)
 
 
 def _load_job(item: Any) -> NewJob:

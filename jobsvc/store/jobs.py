@@ -89,9 +89,16 @@ class JobStore:
                     raise
         raise DatabaseUnavailable("enqueues with the same keys keep racing; try again")
 
+    @translate_errors
     def enqueue_in(self, transaction: Transaction, jobs_to_add: Sequence[NewJob]) -> list[Enqueued]:
         """Store new jobs inside the caller's transaction (unique keys apply, no claims)."""
-        return self._enqueue_in(transaction, jobs_to_add, [None] * len(jobs_to_add), 0.0)
+        try:
+            return self._enqueue_in(transaction, jobs_to_add, [None] * len(jobs_to_add), 0.0)
+        except LostRace:
+            # Only the caller can retry its own transaction.
+            raise DatabaseUnavailable(
+                "the active job holding this unique_key finished meanwhile; roll back and retry"
+            ) from None
 
     def _enqueue_in(
         self,
