@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
@@ -11,7 +12,7 @@ from marshmallow import Schema, ValidationError
 from ..errors import JobNotFound, ValidationFailed
 from ..models import JobStatus
 from ..newjobs import new_job
-from ..store import Enqueued, IdempotencyClaim, JobStore, NewJob
+from ..store import BULK_BATCH_MAX, Enqueued, IdempotencyClaim, JobStore, NewJob
 from ..tokens import SCOPE_ADMIN, SCOPE_ENQUEUE, SCOPE_READ
 from .body import read_json
 from .endpoints import endpoint, json_response
@@ -25,8 +26,10 @@ from .idempotency import (
     header_claim,
 )
 from .quickload import quick_load
-from .readable import encode_jobs
+from .readable import STORED_JSON_FIELDS, encode_jobs
 from .schemas import (
+    BulkActionSchema,
+    BulkResultSchema,
     CreateBatchSchema,
     CreatedBatchSchema,
     CreatedSchema,
@@ -47,6 +50,7 @@ _job = JobSchema()
 _job_detail = JobDetailSchema()
 _list_query = ListQuerySchema()
 _batch = CreateBatchSchema()
+_bulk = BulkActionSchema()
 
 LOCATION_HEADER = {"Location": {"schema": {"type": "string"}, "description": "The job's URL."}}
 JOB_ID_PARAMETER = {
@@ -278,15 +282,61 @@ def _one_job(job: dict[str, Any]) -> Response:
     responses={"200": json_response(JobListSchema, "A page of jobs.")},
 )
 def list_jobs() -> Response:
-    """List jobs newest first, filtered by status, queue or type; page with ``before``."""
+    """List jobs newest first, filtered by status, queue, type or creation time; page with
+    ``before``; ``fields`` picks what each job shows."""
     query = _load(_list_query, _single_valued_args())
-    records = _store().list(**query)
+    shown = query.pop("shown")
+    limit = query.pop("limit")
+    without = frozenset() if shown is None else frozenset(STORED_JSON_FIELDS) - set(shown)
+    # One more than the page: the last page is the one that finds no more, and has no next.
+    records = _store().list(**query, limit=limit + 1, without=without)
     next_url = None
-    if len(records) == query["limit"]:
+    if len(records) > limit:
+        records = records[:limit]
         args = {**request.args.to_dict(flat=True), "before": records[-1].id}
         next_url = url_for("jobs.list_jobs", **args)
-    body = {"jobs": _job.dump(records, many=True), "next": next_url}
+    schema = _job if shown is None else _shown_schema(shown)
+    body = {"jobs": schema.dump(records, many=True), "next": next_url}
     return encode_jobs(jsonify, body, lambda found: found["jobs"])
+
+
+@lru_cache(maxsize=64)
+def _shown_schema(shown: tuple[str, ...]) -> JobSchema:
+    return JobSchema(only=shown)
+
+
+@endpoint(
+    bp,
+    "POST",
+    "/cancel",
+    scope=SCOPE_ADMIN,
+    summary=f"Cancel PENDING and RUNNING jobs by ids or a filter, up to {BULK_BATCH_MAX} a call.",
+    operation_id="cancelJobs",
+    body=BulkActionSchema,
+    responses={
+        "200": json_response(BulkResultSchema, "How many were cancelled; more: call again.")
+    },
+)
+def cancel_jobs() -> Response:
+    """Cancel the selected PENDING or RUNNING jobs, oldest first, in a bounded batch."""
+    result = _store().cancel_many(_load(_bulk, _body()))
+    return jsonify({"count": result.count, "more": result.more})
+
+
+@endpoint(
+    bp,
+    "POST",
+    "/retry",
+    scope=SCOPE_ADMIN,
+    summary=f"Retry FAILED and CANCELLED jobs by ids or a filter, up to {BULK_BATCH_MAX} a call.",
+    operation_id="retryJobs",
+    body=BulkActionSchema,
+    responses={"200": json_response(BulkResultSchema, "How many were retried; more: call again.")},
+)
+def retry_jobs() -> Response:
+    """Send the selected FAILED or CANCELLED jobs back to PENDING, oldest first, in a batch."""
+    result = _store().retry_many(_load(_bulk, _body()))
+    return jsonify({"count": result.count, "more": result.more})
 
 
 @endpoint(

@@ -5,11 +5,21 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+    validates,
+    validates_schema,
+)
 
 from ..jobfields import ENQUEUE_FIELDS, QUEUE_NAME_PATTERN, JobField
 from ..models import IDEMPOTENCY_KEY_MAX, QUEUE_NAME_MAX, JobStatus
 from ..registry import TYPE_NAME_PATTERN
+from ..store.selection import BULK_BATCH_MAX, JobSelection
 from .fields import (
     BoundedDateTime,
     JSONObject,
@@ -20,6 +30,7 @@ from .fields import (
 )
 
 LIST_LIMIT_MAX = 500
+FIELD_LIST_PATTERN = re.compile(r"^[a-z_]{1,32}(,[a-z_]{1,32}){0,31}$")
 # Visible ASCII and spaces: what an HTTP header carries unchanged (UUIDs, ULIDs, "order-42").
 IDEMPOTENCY_KEY_PATTERN = re.compile(rf"^[\x20-\x7e]{{1,{IDEMPOTENCY_KEY_MAX}}}$")
 IDEMPOTENCY_KEY_RULE = f"Must be 1 to {IDEMPOTENCY_KEY_MAX} visible ASCII characters or spaces."
@@ -151,12 +162,97 @@ class ListQuerySchema(Schema):
     )
     limit = QueryInteger(load_default=50, validate=validate.Range(1, LIST_LIMIT_MAX))
     before = QueryInteger(load_default=None, validate=validate.Range(1, 2**63 - 1))
+    created_after = fields.AwareDateTime(
+        load_default=None, metadata={"description": "Only jobs created after this time."}
+    )
+    created_before = fields.AwareDateTime(
+        load_default=None, metadata={"description": "Only jobs created before this time."}
+    )
+    fields_ = StrictString(
+        data_key="fields",
+        attribute="fields",
+        load_default=None,
+        pattern=FIELD_LIST_PATTERN,
+        description="Must be job field names separated by commas.",
+        metadata={
+            "description": "Show only these fields of each job (comma-separated), e.g. "
+            "id,status,type to leave out payloads and results."
+        },
+    )
+
+    @validates("fields_")
+    def _known_fields(self, value: str | None, **kwargs: Any) -> None:
+        if value is None:
+            return
+        unknown = sorted(set(value.split(",")) - set(JobSchema._declared_fields))
+        if unknown:
+            raise ValidationError(
+                f"Unknown job fields: {', '.join(unknown)}; jobs have "
+                f"{', '.join(JobSchema._declared_fields)}."
+            )
 
     @post_load
     def _rename(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         data["job_type"] = data.pop("type")
         data["before_id"] = data.pop("before")
+        shown = data.pop("fields")
+        data["shown"] = None if shown is None else tuple(dict.fromkeys(shown.split(",")))
         return data
+
+
+class BulkActionSchema(Schema):
+    """The body of ``POST /jobs/cancel`` and ``POST /jobs/retry``: ids, a filter, or both."""
+
+    class Meta:
+        unknown = RAISE
+
+    ids = fields.List(
+        StrictInteger(validate=validate.Range(1, 2**63 - 1)),
+        load_default=None,
+        validate=validate.Length(1, BULK_BATCH_MAX),
+        metadata={"description": f"These jobs (at most {BULK_BATCH_MAX})."},
+    )
+    status = fields.Enum(JobStatus, by_value=True, load_default=None)
+    queue = StrictString(
+        load_default=None,
+        pattern=QUEUE_NAME_PATTERN,
+        description=f"Must be 1 to {QUEUE_NAME_MAX} letters, digits or _ . : -",
+    )
+    type = StrictString(
+        load_default=None, pattern=TYPE_NAME_PATTERN, description="Must be a job type name."
+    )
+    created_after = fields.AwareDateTime(load_default=None)
+    created_before = fields.AwareDateTime(load_default=None)
+
+    @validates_schema
+    def _says_which(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if all(value is None for value in data.values()):
+            raise ValidationError(
+                "Give ids, or a filter (status, queue, type, created_after, created_before); "
+                "an empty body would select every job."
+            )
+
+    @post_load
+    def _selection(self, data: dict[str, Any], **kwargs: Any) -> JobSelection:
+        ids = data.pop("ids")
+        return JobSelection(
+            ids=None if ids is None else tuple(ids), job_type=data.pop("type"), **data
+        )
+
+
+class BulkResultSchema(Schema):
+    """What a bulk action answers."""
+
+    count = fields.Integer(
+        required=True, metadata={"description": "How many jobs this call changed."}
+    )
+    more = fields.Boolean(
+        required=True,
+        metadata={
+            "description": f"True if more jobs match: call again (at most "
+            f"{BULK_BATCH_MAX} per call)."
+        },
+    )
 
 
 class CreateBatchItemSchema(CreateJobSchema):

@@ -21,9 +21,13 @@ from .records import (
     Succeeded,
     TokenRecord,
 )
+from .selection import BULK_BATCH_MAX, BulkResult, JobSelection
 from .tokens import TokenNameTaken, TokenStore
 
 __all__ = [
+    "BULK_BATCH_MAX",
+    "BulkResult",
+    "JobSelection",
     "ClaimedJob",
     "Dialect",
     "Enqueued",

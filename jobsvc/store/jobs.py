@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import fields
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, literal, select, text, update
+from sqlalchemy import case, exists, func, literal, select, text, update
 from sqlalchemy.engine import Engine, Row
 from sqlalchemy.exc import DBAPIError
 
@@ -17,6 +18,7 @@ from .execute import Executor, Transaction, is_deadlock, translate_errors
 from .idempotency import IdempotencyClaim, IdempotencyKeys, KnownKey, LostRace
 from .insertion import batch_parameter, insert_statement, unique_insert_statement
 from .records import Enqueued, JobRecord, NewJob
+from .selection import BULK_BATCH_MAX, BulkResult, JobSelection
 from .sql import PENDING, RUNNING
 
 jobs = Job.__table__
@@ -30,6 +32,19 @@ _RECORD_COLUMNS = [jobs.c[field.name] for field in fields(JobRecord)]
 
 def _record(row: Row[Any]) -> JobRecord:
     return JobRecord(**row._mapping)
+
+
+def _retry_changes() -> dict[str, Any]:
+    # A job cancelled while running whose worker has not confirmed the stop yet becomes
+    # claimable only when that attempt's lease expires (or the worker confirms, sooner).
+    stopping = jobs.c.lease_token.is_not(None) & (jobs.c.lease_expires_at > db_now())
+    return {
+        "status": JobStatus.PENDING,
+        "attempts": 0,
+        "run_at": case((stopping, jobs.c.lease_expires_at), else_=db_now()),
+        "finished_at": None,
+        "result": None,
+    }
 
 
 class JobStore:
@@ -206,17 +221,30 @@ class JobStore:
         status: JobStatus | None = None,
         queue: str | None = None,
         job_type: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
         before_id: int | None = None,
         limit: int = 50,
+        without: frozenset[str] = frozenset(),
     ) -> list[JobRecord]:
-        """Return jobs newest first, optionally filtered, ``before_id`` for the next page."""
-        query = select(*_RECORD_COLUMNS).order_by(jobs.c.id.desc()).limit(limit)
-        if status is not None:
-            query = query.where(jobs.c.status == status)
-        if queue is not None:
-            query = query.where(jobs.c.queue == queue)
-        if job_type is not None:
-            query = query.where(jobs.c.type == job_type)
+        """Return jobs newest first, optionally filtered, ``before_id`` for the next page.
+
+        Columns named in ``without`` (payload, result...) are not read: they come back None.
+        """
+        selection = JobSelection(
+            status=status,
+            queue=queue,
+            job_type=job_type,
+            created_after=created_after,
+            created_before=created_before,
+        )
+        columns = [
+            literal(None).label(column.name) if column.name in without else column
+            for column in _RECORD_COLUMNS
+        ]
+        query = (
+            select(*columns).where(selection.condition()).order_by(jobs.c.id.desc()).limit(limit)
+        )
         if before_id is not None:
             query = query.where(jobs.c.id < before_id)
         with self._sql.read() as transaction:
@@ -244,18 +272,56 @@ class JobStore:
         A job cancelled while running whose worker has not confirmed the stop yet becomes
         claimable only when that attempt's lease expires (or the worker confirms, sooner).
         """
-        stopping = jobs.c.lease_token.is_not(None) & (jobs.c.lease_expires_at > db_now())
-        changes = {
-            "status": JobStatus.PENDING,
-            "attempts": 0,
-            "run_at": case((stopping, jobs.c.lease_expires_at), else_=db_now()),
-            "finished_at": None,
-            "result": None,
-        }
         with self._sql.write() as transaction:
-            record = self._transition_in(transaction, job_id, RETRYABLE, changes, "retry")
+            record = self._transition_in(transaction, job_id, RETRYABLE, _retry_changes(), "retry")
             self._sql.dialect.notify(transaction, {record.queue})
         return record
+
+    @translate_errors
+    def cancel_many(self, selection: JobSelection, limit: int = BULK_BATCH_MAX) -> BulkResult:
+        """Cancel up to ``limit`` of the selected PENDING or RUNNING jobs, oldest first.
+
+        As ``cancel``: a running attempt keeps its lease until its worker confirms the stop,
+        and its worker hears of it at once (NOTIFY on PostgreSQL).
+        """
+        changes = {"status": JobStatus.CANCELLED, "finished_at": db_now()}
+        with self._sql.write() as transaction:
+            rows, more = self._bulk(transaction, selection, CANCELLABLE, changes, limit)
+            for job_id, _, lease_token in rows:
+                if lease_token is not None:
+                    self._sql.dialect.notify_cancel(transaction, job_id)
+        return BulkResult(len(rows), more)
+
+    @translate_errors
+    def retry_many(self, selection: JobSelection, limit: int = BULK_BATCH_MAX) -> BulkResult:
+        """Send up to ``limit`` of the selected FAILED or CANCELLED jobs back to PENDING, as
+        ``retry`` does, oldest first."""
+        with self._sql.write() as transaction:
+            rows, more = self._bulk(transaction, selection, RETRYABLE, _retry_changes(), limit)
+            if rows:
+                self._sql.dialect.notify(transaction, {queue for _, queue, _ in rows})
+        return BulkResult(len(rows), more)
+
+    @staticmethod
+    def _bulk(
+        transaction: Transaction,
+        selection: JobSelection,
+        allowed: tuple[JobStatus, ...],
+        changes: dict[str, Any],
+        limit: int,
+    ) -> tuple[list[Row[Any]], bool]:
+        matching = selection.condition() & jobs.c.status.in_(allowed)
+        batch = select(jobs.c.id).where(matching).order_by(jobs.c.id).limit(limit)
+        statement = (
+            update(jobs)
+            # The status again: a worker may have finished a job since the batch was read.
+            .where(jobs.c.id.in_(batch.scalar_subquery()), jobs.c.status.in_(allowed))
+            .values(**changes, updated_at=db_now())
+            .returning(jobs.c.id, jobs.c.queue, jobs.c.lease_token)
+        )
+        rows = transaction.execute(statement).all()
+        more = transaction.execute(select(exists().where(matching))).scalar_one()
+        return rows, bool(more)
 
     @translate_errors
     def counts(self) -> dict[tuple[str, JobStatus], int]:
