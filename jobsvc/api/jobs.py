@@ -69,6 +69,11 @@ def _batch_body(max_batch: int) -> dict[str, Any]:
     }
 
 
+def _bulk_body(max_batch: int) -> dict[str, Any]:
+    # An empty body would select every job: one id or one filter at least.
+    return {"allOf": [{"$ref": "#/components/schemas/BulkAction"}], "minProperties": 1}
+
+
 def _store() -> JobStore:
     return state().services.jobs
 
@@ -312,7 +317,7 @@ def _shown_schema(shown: tuple[str, ...]) -> JobSchema:
     scope=SCOPE_ADMIN,
     summary=f"Cancel PENDING and RUNNING jobs by ids or a filter, up to {BULK_BATCH_MAX} a call.",
     operation_id="cancelJobs",
-    body=BulkActionSchema,
+    body=_bulk_body,
     responses={
         "200": json_response(BulkResultSchema, "How many were cancelled; more: call again.")
     },
@@ -330,7 +335,7 @@ def cancel_jobs() -> Response:
     scope=SCOPE_ADMIN,
     summary=f"Retry FAILED and CANCELLED jobs by ids or a filter, up to {BULK_BATCH_MAX} a call.",
     operation_id="retryJobs",
-    body=BulkActionSchema,
+    body=_bulk_body,
     responses={"200": json_response(BulkResultSchema, "How many were retried; more: call again.")},
 )
 def retry_jobs() -> Response:

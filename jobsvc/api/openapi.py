@@ -14,7 +14,12 @@ from ..tokens import SCOPE_READ
 from .endpoints import Endpoint, endpoint, in_document_order, json_response, problem_response
 from .fields import JSONObject, StrictString
 from .problems import PROBLEM_MIMETYPE
-from .schemas import CreateBatchItemSchema, CreateBatchRequestSchema, CreateJobSchema
+from .schemas import (
+    BulkActionSchema,
+    CreateBatchItemSchema,
+    CreateBatchRequestSchema,
+    CreateJobSchema,
+)
 from .state import state
 
 bp = Blueprint("openapi", __name__)
@@ -115,6 +120,7 @@ def build_spec(max_batch: int, job_types: frozenset[str] | None) -> dict[str, An
     spec.components.schema("Problem", schema=ProblemSchema)
     spec.components.schema("CreateJob", schema=CreateJobSchema)
     spec.components.schema("CreateBatchItem", schema=CreateBatchItemSchema)
+    spec.components.schema("BulkAction", schema=BulkActionSchema)
     spec.components.schema("CreateBatchRequest", schema=CreateBatchRequestSchema)
     for code, description in {
         **BODY_ERRORS,

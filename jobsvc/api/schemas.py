@@ -30,7 +30,6 @@ from .fields import (
 )
 
 LIST_LIMIT_MAX = 500
-FIELD_LIST_PATTERN = re.compile(r"^[a-z_]{1,32}(,[a-z_]{1,32}){0,31}$")
 # Visible ASCII and spaces: what an HTTP header carries unchanged (UUIDs, ULIDs, "order-42").
 IDEMPOTENCY_KEY_PATTERN = re.compile(rf"^[\x20-\x7e]{{1,{IDEMPOTENCY_KEY_MAX}}}$")
 IDEMPOTENCY_KEY_RULE = f"Must be 1 to {IDEMPOTENCY_KEY_MAX} visible ASCII characters or spaces."
@@ -121,6 +120,11 @@ class JobSchema(Schema):
     unique_key = fields.String(allow_none=True)
 
 
+_JOB_FIELD_NAME = "(" + "|".join(JobSchema._declared_fields) + ")"
+# A comma-separated list of JobSchema's fields: the document then says which names exist.
+FIELD_LIST_PATTERN = re.compile(rf"^{_JOB_FIELD_NAME}(,{_JOB_FIELD_NAME})*$")
+
+
 class JobDetailSchema(JobSchema):
     """A single job, with the traceback of its last failed attempt."""
 
@@ -173,7 +177,8 @@ class ListQuerySchema(Schema):
         attribute="fields",
         load_default=None,
         pattern=FIELD_LIST_PATTERN,
-        description="Must be job field names separated by commas.",
+        description="Must be job field names separated by commas: "
+        + ", ".join(JobSchema._declared_fields),
         metadata={
             "description": "Show only these fields of each job (comma-separated), e.g. "
             "id,status,type to leave out payloads and results."
@@ -209,20 +214,25 @@ class BulkActionSchema(Schema):
     ids = fields.List(
         StrictInteger(validate=validate.Range(1, 2**63 - 1)),
         load_default=None,
+        allow_none=False,
         validate=validate.Length(1, BULK_BATCH_MAX),
         metadata={"description": f"These jobs (at most {BULK_BATCH_MAX})."},
     )
-    status = fields.Enum(JobStatus, by_value=True, load_default=None)
+    status = fields.Enum(JobStatus, by_value=True, load_default=None, allow_none=False)
     queue = StrictString(
         load_default=None,
+        allow_none=False,
         pattern=QUEUE_NAME_PATTERN,
         description=f"Must be 1 to {QUEUE_NAME_MAX} letters, digits or _ . : -",
     )
     type = StrictString(
-        load_default=None, pattern=TYPE_NAME_PATTERN, description="Must be a job type name."
+        load_default=None,
+        allow_none=False,
+        pattern=TYPE_NAME_PATTERN,
+        description="Must be a job type name.",
     )
-    created_after = fields.AwareDateTime(load_default=None)
-    created_before = fields.AwareDateTime(load_default=None)
+    created_after = fields.AwareDateTime(load_default=None, allow_none=False)
+    created_before = fields.AwareDateTime(load_default=None, allow_none=False)
 
     @validates_schema
     def _says_which(self, data: dict[str, Any], **kwargs: Any) -> None:
