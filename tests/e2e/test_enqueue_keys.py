@@ -74,3 +74,16 @@ def test_a_unique_job_is_enqueued_again_once_the_worker_finished_it(service):
     assert done["status"] == "DONE"
     after = requests.post(f"{base}/jobs", json=body, timeout=10)
     assert after.status_code == 201 and after.json()["id"] != first.json()["id"]
+
+
+def test_the_client_retries_and_cancels_in_bulk_through_the_real_api(service):
+    base = service.start_api()
+    with Client(base) as client:
+        ids = [job["id"] for job in client.enqueue_many([JOB, JOB, {**JOB, "queue": "other"}])]
+        assert client.cancel_many(queue="default") == 2
+        assert client.retry_many(ids=ids) == 2
+        assert client.cancel_many(job_type="test.echo", status="PENDING") == 3
+        assert {client.get(job_id)["status"] for job_id in ids} == {"CANCELLED"}
+        unique = client.enqueue("test.echo", unique_key="one")
+        assert client.enqueue("test.echo", unique_key="one")["duplicate"] is True
+        assert unique["status"] == "PENDING"
