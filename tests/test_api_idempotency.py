@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from sqlalchemy import bindparam, create_engine, func, select, text, update
+from sqlalchemy import bindparam, create_engine, func, insert, select, text, update
 
 from jobsvc.config import normalize_database_url
 from jobsvc.models import IdempotencyKey, Job
@@ -100,8 +100,11 @@ def _age_keys(app, seconds: float) -> None:
 
 
 def test_each_keyed_enqueue_deletes_a_bounded_batch_of_expired_keys(client, app):
-    for index in range(EXPIRE_BATCH_KEYS + 20):
-        assert client.post("/jobs", json=JOB, headers=_key(f"k{index}")).status_code == 201
+    rows = [
+        {"scope": "open", "key": f"k{n}", "fingerprint": "0" * 64, "job_id": n}
+        for n in range(EXPIRE_BATCH_KEYS + 20)
+    ]
+    _run_sql(app, insert(IdempotencyKey).values(rows))
     _age_keys(app, seconds=2 * 86_400)
     client.post("/jobs", json=JOB, headers=_key("fresh"))
     assert _count(app, IdempotencyKey.__table__) == 20 + 1
