@@ -58,7 +58,7 @@ class IdempotencyKeys:
     """The statements on idempotency_keys, run inside the enqueue's transaction."""
 
     def __init__(self, dialect: Dialect) -> None:
-        self._insert = dialect.insert_or_skip(keys, ["scope", "key"]).returning(keys.c.key)
+        self._insert = dialect.insert_ignoring_conflicts(keys).returning(keys.c.key)
 
     def find(
         self, transaction: Transaction, claims: Sequence[IdempotencyClaim], kept_seconds: float

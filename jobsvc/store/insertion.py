@@ -12,11 +12,11 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, insert, literal_column, select, text, true
+from sqlalchemy import Float, func, insert, literal_column, select, true
 
 from ..jobfields import ENQUEUE_FIELDS, batch_row
-from ..models import ACTIVE_UNIQUE_PREDICATE, Job
-from ..timestamps import db_now
+from ..models import Job
+from ..timestamps import db_now, db_now_plus
 from .dialects import Dialect
 from .records import NewJob
 from .sql import PENDING
@@ -25,7 +25,11 @@ jobs = Job.__table__
 
 # Each enqueue field travels in the batch under its name and lands in its column, read with the
 # column's own type (the dialect knows how a JSON or a timestamp column travels as JSON).
-_BATCH_COLUMNS = tuple((field.name, jobs.c[field.name].type) for field in ENQUEUE_FIELDS)
+_BATCH_COLUMNS = tuple(
+    (field.name, Float() if field.delay_of else jobs.c[field.name].type) for field in ENQUEUE_FIELDS
+)
+_COLUMNS = tuple(field.name for field in ENQUEUE_FIELDS if not field.delay_of)
+_DELAYS = {field.delay_of: field.name for field in ENQUEUE_FIELDS if field.delay_of}
 # What the row gets that no client sets: times from the database's clock, a fresh state.
 _SERVER_SET = {
     "created_at": db_now(),
@@ -35,7 +39,7 @@ _SERVER_SET = {
 }
 
 
-_TARGETS = [name for name, _ in _BATCH_COLUMNS] + list(_SERVER_SET)
+_TARGETS = list(_COLUMNS) + list(_SERVER_SET)
 
 
 def batch_parameter(new_jobs: Sequence[NewJob]) -> str:
@@ -43,15 +47,21 @@ def batch_parameter(new_jobs: Sequence[NewJob]) -> str:
     return json.dumps([batch_row(job) for job in new_jobs])
 
 
-def _value(name: str, batched: Any) -> Any:
-    # A field the client left unset (null) takes its column's server default (run_at: now).
+def _value(name: str, batch: Any) -> Any:
+    # A field the client left unset (null) takes its column's server default (run_at: now);
+    # a time with a delay field takes now plus the delay before that (null plus is null).
+    batched = batch.columns[name]
     default = jobs.c[name].server_default
-    return batched if default is None else func.coalesce(batched, default.arg)
+    if default is None:
+        return batched
+    if name in _DELAYS:
+        return func.coalesce(batched, db_now_plus(batch.columns[_DELAYS[name]]), default.arg)
+    return func.coalesce(batched, default.arg)
 
 
 def _batch_rows(dialect: Dialect, *, upsert: bool = False) -> Any:
     batch = dialect.json_rows("batch", _BATCH_COLUMNS)
-    values = [_value(name, batch.columns[name]) for name, _ in _BATCH_COLUMNS]
+    values = [_value(name, batch) for name in _COLUMNS]
     rows = select(*values, *_SERVER_SET.values()).select_from(batch.source)
     if upsert:  # SQLite cannot parse INSERT ... SELECT ... ON CONFLICT without a WHERE
         rows = rows.where(true())
@@ -71,7 +81,8 @@ def unique_insert_statement(dialect: Dialect) -> Any:
     The partial unique index decides, not a read before the write: of racing enqueues with one
     key exactly one inserts. It returns (id, unique_key) of the rows inserted only.
     """
-    statement = dialect.insert_or_skip(jobs, ["unique_key"], text(ACTIVE_UNIQUE_PREDICATE))
+    # No conflict target: the only unique index a new row can meet is the active-key one.
+    statement = dialect.insert_ignoring_conflicts(jobs)
     return statement.from_select(_TARGETS, _batch_rows(dialect, upsert=True)).returning(
         jobs.c.id, jobs.c.unique_key
     )

@@ -6,7 +6,7 @@ race-proof on both engines. ``idempotency_keys`` remembers which job each ``Idem
 created, for which request, per token; it has no foreign key so it outlives a pruned job.
 
 Revision ID: 0004_enqueue
-Revises: 0003
+Revises: 0004_sched
 Create Date: 2026-12-01
 """
 
@@ -19,7 +19,7 @@ from jobsvc.models import JobId
 from jobsvc.timestamps import UTCDateTime, db_now
 
 revision = "0004_enqueue"
-down_revision = "0003"
+down_revision = "0004_sched"
 branch_labels = None
 depends_on = None
 

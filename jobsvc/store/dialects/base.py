@@ -16,9 +16,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
-from sqlalchemy import Table
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.sql.dml import Insert
 from sqlalchemy.types import TypeEngine
 
 CHANNEL = "jobsvc_jobs"  # PostgreSQL's NOTIFY channel; migration 0002's trigger sends on it
@@ -125,16 +123,6 @@ class Dialect(ABC):
         """
 
     @abstractmethod
-    def insert_or_skip(
-        self, table: Table, conflict_columns: Sequence[str], conflict_where: Any | None = None
-    ) -> Insert:
-        """Return an INSERT into ``table`` that skips rows a unique index would refuse.
-
-        ``conflict_columns`` (and ``conflict_where`` for a partial index) name the index;
-        RETURNING then yields only the rows inserted.
-        """
-
-    @abstractmethod
     def decode_json(self, value: Any) -> Any:
         """Return a JSON column's value as the driver gave it, decoded."""
 
@@ -154,6 +142,17 @@ class Dialect(ABC):
     def migration_lock(self) -> AbstractContextManager[None]:
         """Return a lock that only one process at a time holds, across hosts where it can."""
 
+    @abstractmethod
+    def try_exclusive(self, transaction: Executes, key: int) -> bool:
+        """Return True if this writing transaction is now the only one doing ``key``'s work.
+
+        Held until the transaction ends; False at once if another transaction holds it.
+        """
+
+    @abstractmethod
+    def insert_ignoring_conflicts(self, table: Any) -> Any:
+        """Return an INSERT into ``table`` that skips rows whose key is taken already."""
+
     # -- the clock (class-level: SQLAlchemy compiles and types have no engine) ---------------
 
     @staticmethod
@@ -165,6 +164,11 @@ class Dialect(ABC):
     @abstractmethod
     def now_plus_sql(cls, seconds_sql: str) -> str:
         """Return SQL for the database's current time plus ``seconds_sql`` seconds."""
+
+    @classmethod
+    @abstractmethod
+    def periods_since_sql(cls, timestamp_sql: str, period_sql: str) -> str:
+        """Return SQL for the whole periods of ``period_sql`` seconds from a past time to now."""
 
     @staticmethod
     @abstractmethod

@@ -14,20 +14,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (
-    Float,
-    Integer,
-    Table,
-    Text,
-    bindparam,
-    column,
-    event,
-    func,
-    literal_column,
-)
+from sqlalchemy import Float, Integer, Text, bindparam, column, event, func, literal_column
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.sql.dml import Insert
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from .base import SINGLE_STATEMENT, WRITE_OPTION, Dialect, Executes, JsonRows, Waker
@@ -151,13 +140,6 @@ class SQLiteDialect(Dialect):
         }
         return JsonRows(each, values, each.c.key)
 
-    def insert_or_skip(
-        self, table: Table, conflict_columns: Sequence[str], conflict_where: Any | None = None
-    ) -> Insert:
-        return sqlite_insert(table).on_conflict_do_nothing(
-            index_elements=list(conflict_columns), index_where=conflict_where
-        )
-
     def decode_json(self, value: Any) -> Any:
         return load_json(value)  # sqlite3 returns JSON columns as their text
 
@@ -181,6 +163,17 @@ class SQLiteDialect(Dialect):
                 yield
             finally:
                 fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+    def try_exclusive(self, transaction: Executes, key: int) -> bool:
+        return True  # a writing transaction holds the one writer lock (BEGIN IMMEDIATE)
+
+    def insert_ignoring_conflicts(self, table: Any) -> Any:
+        return sqlite_insert(table).on_conflict_do_nothing()
+
+    @classmethod
+    def periods_since_sql(cls, timestamp_sql: str, period_sql: str) -> str:
+        # CAST truncates toward zero, which is floor for the past times this is asked about.
+        return f"CAST(({cls.now_sql()} - {timestamp_sql}) / {period_sql} AS INTEGER)"
 
     @staticmethod
     def now_sql() -> str:
