@@ -42,7 +42,7 @@ def test_racing_requests_through_two_api_processes_create_one_job(service):
     def post(index: int) -> tuple[int, int]:
         start.wait()
         response = requests.post(
-            f"{bases[index % 2]}/jobs", json=JOB, headers={"Idempotency-Key": "raced"}, timeout=30
+            f"{bases[index % 2]}/jobs", json=JOB, headers={"Idempotency-Key": "raced"}, timeout=120
         )
         return response.status_code, response.json()["id"]
 
