@@ -142,7 +142,8 @@ def build_spec(max_batch: int, job_types: frozenset[str] | None) -> dict[str, An
     document = spec.to_dict()
     document["security"] = SECURITY
     _query_values_are_never_null(document["paths"]["/jobs"]["get"]["parameters"])
-    _exclusive_fields(document["components"]["schemas"]["CreateJob"])
+    for name in ("CreateJob", "CreateBatchItem"):
+        _exclusive_fields(document["components"]["schemas"][name])
     if job_types is not None:
         # With JOBSVC_HANDLERS set the API knows every type it accepts; say so.
         for name in ("CreateJob", "CreateBatchItem"):
