@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .dialects import Dialect, dialect_for
+from .dialects.base import ConnectionSettings, PollingWaker
 from .engine import configure_engine, engine_options, worker_engine
 from .idempotency import IdempotencyClaim
 from .jobs import JobStore
@@ -29,6 +30,7 @@ __all__ = [
     "BulkResult",
     "JobSelection",
     "ClaimedJob",
+    "ConnectionSettings",
     "Dialect",
     "Enqueued",
     "Failed",
@@ -39,6 +41,7 @@ __all__ = [
     "LeaseStore",
     "NewJob",
     "Outcome",
+    "PollingWaker",
     "Released",
     "Rescued",
     "Succeeded",
