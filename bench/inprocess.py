@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import itertools
 import json
 import pstats
 import sys
@@ -20,8 +21,11 @@ from typing import Any
 BODY = json.dumps({"type": "noop", "payload": {"n": 1}}).encode()
 
 
-def _environ(method: str, path: str, data: bytes) -> dict[str, Any]:
+def _environ(
+    method: str, path: str, data: bytes, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
     return {
+        **(headers or {}),
         "REQUEST_METHOD": method,
         "PATH_INFO": path,
         "SCRIPT_NAME": "",
@@ -42,10 +46,17 @@ def _environ(method: str, path: str, data: bytes) -> dict[str, Any]:
     }
 
 
-def _caller(app: Any, method: str, path: str, data: bytes, expect: str) -> Callable[[], None]:
+def _caller(
+    app: Any, method: str, path: str, data: bytes, expect: str, keyed: bool = False
+) -> Callable[[], None]:
+    keys = itertools.count()
+    run = f"{time.time_ns()}-"  # a fresh key per request, unique across runs on one database
+
     def call() -> None:
         statuses: list[str] = []
-        b"".join(app(_environ(method, path, data), lambda status, *_: statuses.append(status)))
+        headers = {"HTTP_IDEMPOTENCY_KEY": f"{run}{next(keys)}"} if keyed else None
+        environ = _environ(method, path, data, headers)
+        b"".join(app(environ, lambda status, *_: statuses.append(status)))
         if not statuses[0].startswith(expect):
             raise AssertionError(f"{method} {path} answered {statuses[0]}")
 
@@ -65,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.inprocess", description=__doc__)
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--keyed", action="store_true", help="also POST /jobs with a fresh Idempotency-Key each"
+    )
     args = parser.parse_args(argv)
     from .services import TRIVIAL_PATH
     from .wsgi_app import app
@@ -74,6 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     trivial_us, post_us = _per_call_us(trivial, args.requests), _per_call_us(post, args.requests)
     print(f"trivial endpoint: {trivial_us:.0f} us/request")
     print(f"POST /jobs:       {post_us:.0f} us/request ({post_us - trivial_us:.0f} us more)")
+    if args.keyed:
+        keyed = _caller(app, "POST", "/jobs", BODY, "201", keyed=True)
+        keyed_us = _per_call_us(keyed, args.requests)
+        print(f"POST /jobs with an Idempotency-Key: {keyed_us:.0f} us/request")
     if args.profile:
         profiler = cProfile.Profile()
         profiler.runcall(lambda: [post() for _ in range(args.requests)])

@@ -9,6 +9,10 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
     from flask import Flask
+    from sqlalchemy.engine import Connection
+    from sqlalchemy.orm import Session
+
+    from .store import Enqueued
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +35,23 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         if test_config is not None:
             raise
         exit_refusing(exc)
+
+
+def enqueue(
+    connection: Connection | Session,
+    job_type: str,
+    payload: Mapping[str, Any] | None = None,
+    **options: Any,
+) -> Enqueued:
+    """Store a job in the caller's own transaction: it commits, or rolls back, with it.
+
+    ``connection`` is a SQLAlchemy Connection or Session on jobsvc's database; ``options`` are
+    POST /jobs's fields. Returns the ``Enqueued`` job (``.id``; ``.duplicate`` when an active
+    job holds its unique_key). See ``jobsvc.intransaction``.
+    """
+    from .intransaction import enqueue as _enqueue
+
+    return _enqueue(connection, job_type, payload, **options)
 
 
 def exit_refusing(exc: Exception) -> NoReturn:

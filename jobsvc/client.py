@@ -161,6 +161,7 @@ def job_body(
     max_attempts: int | None = None,
     timeout_seconds: float | None = None,
     run_at: datetime | str | None = None,
+    unique_key: str | None = None,
 ) -> dict[str, Any]:
     """Return the JSON body that enqueues one job; options left None take the server's default."""
     body: dict[str, Any] = {"type": job_type, "payload": dict(payload or {})}
@@ -170,6 +171,7 @@ def job_body(
         "max_attempts": max_attempts,
         "timeout_seconds": timeout_seconds,
         "run_at": run_at.isoformat() if isinstance(run_at, datetime) else run_at,
+        "unique_key": unique_key,
     }
     body.update((name, value) for name, value in options.items() if value is not None)
     return body
@@ -202,6 +204,25 @@ def wait(job_id: int, timeout: float, max_retries: int) -> Operation:
             return job
         yield Pause(min(pause, max(0.0, deadline - time.monotonic())))
         pause = min(pause * 2, WAIT_POLL_MAX_SECONDS)
+
+
+def bulk(action: str, selection: dict[str, Any], max_retries: int) -> Operation:
+    """Call ``POST /jobs/<action>`` until no more jobs match; return how many it changed."""
+    if "job_type" in selection:
+        selection["type"] = selection.pop("job_type")
+    body = {
+        name: value.isoformat() if isinstance(value, datetime) else value
+        for name, value in selection.items()
+        if value is not None
+    }
+    changed = 0
+    while True:
+        answer = yield from call(Request("POST", f"/jobs/{action}", json=body), max_retries)
+        changed += answer["count"]
+        # A batch that changed nothing while more match would loop: the filter's jobs changed
+        # state under it (another caller); stop and report.
+        if not answer["more"] or answer["count"] == 0:
+            return changed
 
 
 def first_page(filters: Mapping[str, Any], page_size: int) -> Request:
@@ -292,6 +313,15 @@ class Client:
     def cancel(self, job_id: int) -> dict[str, Any]:
         """Cancel a PENDING or RUNNING job."""
         return self._call("POST", f"/jobs/{int(job_id)}/cancel")
+
+    def cancel_many(self, **selection: Any) -> int:
+        """Cancel every PENDING or RUNNING job selected (ids=[...], status, queue, job_type,
+        created_after, created_before), 10,000 a call; return how many were cancelled."""
+        return self._run(bulk("cancel", selection, self.max_retries))
+
+    def retry_many(self, **selection: Any) -> int:
+        """Retry every FAILED or CANCELLED job selected (as ``cancel_many``); return how many."""
+        return self._run(bulk("retry", selection, self.max_retries))
 
     def retry(self, job_id: int) -> dict[str, Any]:
         """Send a FAILED or CANCELLED job back to PENDING."""
@@ -384,6 +414,14 @@ class AsyncClient:
     async def cancel(self, job_id: int) -> dict[str, Any]:
         """Cancel a PENDING or RUNNING job."""
         return await self._call("POST", f"/jobs/{int(job_id)}/cancel")
+
+    async def cancel_many(self, **selection: Any) -> int:
+        """Cancel every PENDING or RUNNING job selected; return how many were cancelled."""
+        return await self._run(bulk("cancel", selection, self.max_retries))
+
+    async def retry_many(self, **selection: Any) -> int:
+        """Retry every FAILED or CANCELLED job selected; return how many were retried."""
+        return await self._run(bulk("retry", selection, self.max_retries))
 
     async def retry(self, job_id: int) -> dict[str, Any]:
         """Send a FAILED or CANCELLED job back to PENDING."""

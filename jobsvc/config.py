@@ -252,6 +252,13 @@ SETTINGS: tuple[Setting, ...] = (
         whole(1, 1 << 30),
         "Largest result a handler may return, as JSON; a larger one fails the job for good.",
     ),
+    Setting(
+        "IDEMPOTENCY_SECONDS",
+        DAY_SECONDS,
+        seconds(1.0, 365 * DAY_SECONDS),
+        "How long an enqueue's Idempotency-Key is remembered (even after its job is gone); "
+        "a key older than this may create a new job.",
+    ),
     Setting("MAX_BATCH_JOBS", 1000, whole(1, 100_000), "Most jobs one POST /jobs/batch may carry."),
     Setting(
         "TRACEBACK_BYTES",

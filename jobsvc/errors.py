@@ -37,6 +37,19 @@ class InvalidTransition(JobsvcError):
         self.job_status = job_status
 
 
+class IdempotencyKeyReused(JobsvcError):
+    """This Idempotency-Key was used before with a different request."""
+
+    def __init__(self, key: str, job_id: int) -> None:
+        super().__init__(
+            f"the Idempotency-Key {key!r} was used before with a different request (it "
+            f"created job {job_id}); send a new key for a new request, or the same request "
+            "to have its job again"
+        )
+        self.idempotency_key = key
+        self.job_id = job_id
+
+
 class ValidationFailed(JobsvcError):
     """The request has fields that are missing, of the wrong type, out of range or unknown."""
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from .models import QUEUE_NAME_MAX
+from .models import QUEUE_NAME_MAX, UNIQUE_KEY_MAX
 from .registry import TYPE_NAME_PATTERN
 
 JsonKind = Literal["string", "object", "integer", "number", "date-time"]
@@ -25,6 +25,8 @@ MAX_ATTEMPTS_RANGE = (1, 1000)
 TIMEOUT_RANGE_SECONDS = (0.001, 7 * 24 * 3600.0)
 RUN_AT_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 RUN_AT_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+# Printable text without control characters, so a key reads back the same in logs and JSON.
+UNIQUE_KEY_PATTERN = re.compile(rf"^[^\x00-\x1f\x7f]{{1,{UNIQUE_KEY_MAX}}}$")
 # For the OpenAPI document: JSON Schema cannot bound a date-time, but it can bound its year.
 RUN_AT_YEAR_PATTERN = r"^(19[7-9][0-9]|[2-8][0-9]{3})-"
 DELAY_RANGE_SECONDS = (0.0, 365 * 24 * 3600.0)  # delay_seconds: up to one year from now
@@ -152,6 +154,19 @@ ENQUEUE_FIELDS: tuple[JobField, ...] = (
         nullable=True,
         store_optional=True,
         bounds=TIMEOUT_RANGE_SECONDS,
+    ),
+    JobField(
+        "unique_key",
+        "string",
+        str | None,
+        default=None,
+        nullable=True,
+        store_optional=True,
+        pattern=UNIQUE_KEY_PATTERN,
+        invalid_message=f"Must be 1 to {UNIQUE_KEY_MAX} characters, none of them a control "
+        "character",
+        description="While a PENDING or RUNNING job has this key, enqueueing another with it "
+        "returns that job (200, duplicate: true) instead of creating a second.",
     ),
 )
 ENQUEUE_FIELD_NAMES = tuple(field.name for field in ENQUEUE_FIELDS)

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
     false,
     text,
 )
@@ -34,6 +35,13 @@ def partial(predicate: str) -> dict[str, Any]:
 
 QUEUE_NAME_MAX = 64  # characters
 TYPE_NAME_MAX = 128  # characters
+UNIQUE_KEY_MAX = 255  # characters
+IDEMPOTENCY_KEY_MAX = 255  # characters
+IDEMPOTENCY_SCOPE_MAX = 64  # characters: "token:<id>" or "open"
+FINGERPRINT_CHARS = 64  # hex digits of a SHA-256 digest
+# The predicate of the partial unique index over active jobs: the INSERT's ON CONFLICT names it
+# again, so both are written from this one string.
+ACTIVE_UNIQUE_PREDICATE = "unique_key IS NOT NULL AND status IN ('PENDING', 'RUNNING')"
 
 
 class JobStatus(enum.StrEnum):
@@ -84,6 +92,7 @@ class Job(Base):
     lease_token: Mapped[str | None] = mapped_column(String(32), nullable=True)
     locked_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    unique_key: Mapped[str | None] = mapped_column(String(UNIQUE_KEY_MAX), nullable=True)
 
     __table_args__ = (
         # The claim reads only this index: finished rows never enter it, so they cost the claim
@@ -111,6 +120,14 @@ class Job(Base):
             **partial("status = 'RUNNING'"),
         ),
         Index("ix_jobs_status_id", "status", "id"),
+        # At most one active job per unique_key: enqueue's ON CONFLICT DO NOTHING relies on it,
+        # so two racing enqueues cannot both insert. Finished jobs leave the index.
+        Index(
+            "ux_jobs_active_unique_key",
+            "unique_key",
+            unique=True,
+            **partial(ACTIVE_UNIQUE_PREDICATE),
+        ),
     )
 
 
@@ -156,6 +173,29 @@ class ApiToken(Base):
             unique=True,
             **partial("revoked_at IS NULL"),
         ),
+    )
+
+
+class IdempotencyKey(Base):
+    """An enqueue's idempotency key: which job it created, for what request, and when.
+
+    No foreign key to jobs: the key outlives a pruned job (a replay still must not create a
+    second one) for JOBSVC_IDEMPOTENCY_SECONDS.
+    """
+
+    __tablename__ = "idempotency_keys"
+
+    id: Mapped[int] = mapped_column(JobId, primary_key=True, autoincrement=True)
+    scope: Mapped[str] = mapped_column(String(IDEMPOTENCY_SCOPE_MAX))
+    key: Mapped[str] = mapped_column(String(IDEMPOTENCY_KEY_MAX))
+    fingerprint: Mapped[str] = mapped_column(String(FINGERPRINT_CHARS))  # SHA-256 of the request
+    job_id: Mapped[int] = mapped_column(JobId)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=db_now())
+
+    __table_args__ = (
+        UniqueConstraint("scope", "key", name="uq_idempotency_keys_scope_key"),
+        # Expired keys are deleted oldest first, in bounded batches.
+        Index("ix_idempotency_keys_created_at", "created_at"),
     )
 
 

@@ -26,6 +26,7 @@ TABLE = {
     "MAX_RESULT_BYTES": ("2048", 2048, "0", "from 1 to 1073741824"),
     "CANCEL_GRACE_SECONDS": ("1.5", 1.5, "-1", "from 0 to 3600 seconds"),
     "MAX_BATCH_JOBS": ("500", 500, "-3", "from 1 to 100000"),
+    "IDEMPOTENCY_SECONDS": ("3600", 3600.0, "0", "from 1 to 31536000 seconds"),
     "TRACEBACK_BYTES": ("4096", 4096, "lots", "from 1 to 1048576"),
     "RATE_LIMIT_PER_SECOND": ("0", 0.0, "-5", "0 to 1000000"),
     "RATE_LIMIT_BURST": ("10", 10, "0", "from 1 to 1000000"),

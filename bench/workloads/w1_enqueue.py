@@ -6,6 +6,11 @@ import threading
 import time
 from collections.abc import Callable
 
+from sqlalchemy import create_engine
+
+import jobsvc
+from jobsvc.config import normalize_database_url
+
 from ..services import TRIVIAL_PATH, Client, Services, peak_rss_mib
 from ..verify import done_exactly_once, stored
 from . import Run
@@ -29,6 +34,10 @@ def run(bench: Run) -> None:
             )
             rate = _hammer(base_url, threads, bench.sizes.w1_requests, _post_one(ids))
             bench.add("W1", f"POST /jobs, {threads} client threads", "requests/s", rate, "req/s")
+        rate = _in_transaction(bench.database.url, bench.sizes.w1_requests, ids)
+        bench.add(
+            "W1", "jobsvc.enqueue in the caller's transaction, 1 thread", "jobs/s", rate, "jobs/s"
+        )
         for size in BATCH_SIZES:
             rate = _batches(base_url, size, bench.sizes.w1_batch_requests, ids)
             bench.add("W1", f"POST /jobs/batch, {size} jobs/request", "jobs/s", rate, "jobs/s")
@@ -36,6 +45,20 @@ def run(bench: Run) -> None:
     stored(bench.database, ids, "W1")
     # The enqueued jobs are counted too: drain them and check each ran exactly once.
     done_exactly_once(bench.database, drain_with_store(bench, len(ids)), "W1")
+
+
+def _in_transaction(database_url: str, total: int, ids: list[int]) -> float:
+    """Enqueue ``total`` jobs with ``jobsvc.enqueue``, one transaction (commit) each."""
+    engine = create_engine(normalize_database_url(database_url))
+    try:
+        start = time.perf_counter()
+        for _ in range(total):
+            with engine.begin() as connection:
+                ids.append(jobsvc.enqueue(connection, JOB["type"], JOB["payload"]).id)
+        elapsed = time.perf_counter() - start
+    finally:
+        engine.dispose()
+    return total / elapsed
 
 
 def _trivial(client: Client) -> None:

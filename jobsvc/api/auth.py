@@ -12,7 +12,7 @@ import hmac
 import ipaddress
 import logging
 
-from flask import request
+from flask import g, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import DatabaseUnavailable, Forbidden, RateLimited, Unauthorized
@@ -22,7 +22,13 @@ from .endpoints import OPEN_TO_ALL
 from .presence import TOKENS_EXIST_CACHE_SECONDS
 from .state import state
 
-__all__ = ["TOKENS_EXIST_CACHE_SECONDS", "authorize", "is_loopback", "warn_when_open"]
+__all__ = [
+    "TOKENS_EXIST_CACHE_SECONDS",
+    "authorize",
+    "caller_scope",
+    "is_loopback",
+    "warn_when_open",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +82,7 @@ def authorize() -> None:
             raise Unauthorized(LOOPBACK_ONLY_REFUSAL)
         raise Unauthorized()
     record = _authenticate(api.services.tokens, header)
+    g.jobsvc_token_id = record.id  # what idempotency keys are scoped to
     # An unrouted request (404, 405) needs any valid token, so strangers cannot map the API.
     if request.endpoint is not None and not grants(record.scopes, needed):
         raise Forbidden(
@@ -85,6 +92,12 @@ def authorize() -> None:
     wait_seconds = api.rate_limiter.acquire(record.id)
     if wait_seconds:
         raise RateLimited(wait_seconds)
+
+
+def caller_scope() -> str:
+    """Return whose keys this request's are: its token's, or everyone's while none exists."""
+    token_id = g.get("jobsvc_token_id")
+    return "open" if token_id is None else f"token:{token_id}"
 
 
 def _authenticate(tokens: TokenStore, header: str) -> TokenRecord:

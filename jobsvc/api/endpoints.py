@@ -46,6 +46,7 @@ class Endpoint:
     body: BodySchema | None = None
     query: Any | None = None  # a marshmallow Schema class of the query string
     path_parameters: tuple[dict[str, Any], ...] = ()
+    header_parameters: tuple[dict[str, Any], ...] = ()  # OpenAPI parameters "in": "header"
     common_errors: bool = True  # whether 401/403/429/503 apply
     security: list[Any] | None = None  # None: the document's default (bearer)
 
@@ -70,6 +71,7 @@ def endpoint(
     body: BodySchema | None = None,
     query: Any | None = None,
     path_parameters: tuple[dict[str, Any], ...] = (),
+    header_parameters: tuple[dict[str, Any], ...] = (),
     common_errors: bool = True,
     security: list[Any] | None = None,
 ) -> Callable[[View], View]:
@@ -91,6 +93,7 @@ def endpoint(
                 body=body,
                 query=query,
                 path_parameters=path_parameters,
+                header_parameters=header_parameters,
                 common_errors=common_errors,
                 security=security,
             )

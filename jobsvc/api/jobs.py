@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import re
+from functools import lru_cache
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
@@ -11,13 +11,25 @@ from marshmallow import Schema, ValidationError
 
 from ..errors import JobNotFound, ValidationFailed
 from ..models import JobStatus
-from ..store import JobStore, NewJob
+from ..newjobs import new_job
+from ..store import BULK_BATCH_MAX, Enqueued, IdempotencyClaim, JobStore, NewJob
 from ..tokens import SCOPE_ADMIN, SCOPE_ENQUEUE, SCOPE_READ
 from .body import read_json
 from .endpoints import endpoint, json_response
+from .idempotency import (
+    BATCH_KEY_FIELD,
+    IDEMPOTENCY_PARAMETER,
+    REPLAYED_HEADER,
+    REPLAYED_RESPONSE_HEADER,
+    check_key,
+    claim,
+    header_claim,
+)
 from .quickload import quick_load
-from .readable import encode_jobs
+from .readable import STORED_JSON_FIELDS, encode_jobs
 from .schemas import (
+    BulkActionSchema,
+    BulkResultSchema,
     CreateBatchSchema,
     CreatedBatchSchema,
     CreatedSchema,
@@ -38,8 +50,7 @@ _job = JobSchema()
 _job_detail = JobDetailSchema()
 _list_query = ListQuerySchema()
 _batch = CreateBatchSchema()
-# One encoder for every payload: json.dumps with arguments builds a new encoder per call.
-_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+_bulk = BulkActionSchema()
 
 LOCATION_HEADER = {"Location": {"schema": {"type": "string"}, "description": "The job's URL."}}
 JOB_ID_PARAMETER = {
@@ -56,6 +67,11 @@ def _batch_body(max_batch: int) -> dict[str, Any]:
         "allOf": [{"$ref": "#/components/schemas/CreateBatchRequest"}],
         "properties": {"jobs": {"maxItems": max_batch}},
     }
+
+
+def _bulk_body(max_batch: int) -> dict[str, Any]:
+    # An empty body would select every job: one id or one filter at least.
+    return {"allOf": [{"$ref": "#/components/schemas/BulkAction"}], "minProperties": 1}
 
 
 def _store() -> JobStore:
@@ -85,23 +101,7 @@ def _single_valued_args() -> dict[str, str]:
 
 
 def _new_job(fields: dict[str, Any]) -> NewJob:
-    config = state().services.config
-    payload_json = _COMPACT_JSON.encode(fields["payload"])
-    payload_size = len(payload_json)
-    if payload_size > config["JOBSVC_MAX_PAYLOAD_BYTES"]:
-        raise ValidationFailed(
-            {
-                "payload": [
-                    f"Is {payload_size} bytes as JSON; the limit is "
-                    f"{config['JOBSVC_MAX_PAYLOAD_BYTES']}."
-                ]
-            }
-        )
-    if fields["max_attempts"] is None:
-        fields["max_attempts"] = config["JOBSVC_MAX_ATTEMPTS"]
-    if fields["timeout_seconds"] is None and config["JOBSVC_DEFAULT_TIMEOUT_SECONDS"] > 0:
-        fields["timeout_seconds"] = config["JOBSVC_DEFAULT_TIMEOUT_SECONDS"]
-    return NewJob(**fields, payload_json=payload_json)
+    return new_job(fields, state().services.config)
 
 
 def _load_job(item: Any) -> NewJob:
@@ -122,12 +122,26 @@ def _body() -> Any:
     summary="Enqueue one job.",
     operation_id="createJob",
     body=CreateJobSchema,
-    responses={"201": json_response(CreatedSchema, "Stored as PENDING.", headers=LOCATION_HEADER)},
+    header_parameters=(IDEMPOTENCY_PARAMETER,),
+    responses={
+        "201": json_response(CreatedSchema, "Stored as PENDING.", headers=LOCATION_HEADER),
+        "200": json_response(
+            CreatedSchema,
+            "Not stored again: the job this Idempotency-Key created (replayed: true), or the "
+            "active job that holds this unique_key (duplicate: true).",
+            headers={**LOCATION_HEADER, **REPLAYED_RESPONSE_HEADER},
+        ),
+    },
+    errors=("409",),
 )
 def create_job() -> Response:
     """Enqueue one job."""
-    new_job = _load_job(_body())
+    body = _body()
+    new_job = _load_job(body)
+    claim = header_claim(request.headers, body)
     state().ready_cap.admit([new_job])
+    if claim is not None or new_job.unique_key is not None:
+        return _created_checked(new_job, claim)
     (job_id,) = _store().enqueue([new_job])
     # CreatedSchema's shape and get_job's URL, written directly: jsonify and url_for were a
     # fifth of the request's own cost. job_id is an int, so the JSON needs no escaping.
@@ -138,6 +152,34 @@ def create_job() -> Response:
     )
 
 
+def _created_checked(new_job: NewJob, claim: IdempotencyClaim | None) -> Response:
+    (enqueued,) = _store().enqueue_checked(
+        [new_job], [claim], keys_kept_seconds=_keys_kept_seconds()
+    )
+    response = jsonify(_created_body(enqueued))
+    response.status_code = 201 if enqueued.created else 200
+    response.headers["Location"] = f"{request.script_root}{bp.url_prefix}/{enqueued.id}"
+    if enqueued.replayed:
+        response.headers[REPLAYED_HEADER] = "true"
+    return response
+
+
+def _created_body(enqueued: Enqueued) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": enqueued.id,
+        "status": None if enqueued.status is None else enqueued.status.value,
+    }
+    if enqueued.duplicate:
+        body["duplicate"] = True
+    if enqueued.replayed:
+        body["replayed"] = True
+    return body
+
+
+def _keys_kept_seconds() -> float:
+    return state().services.config["JOBSVC_IDEMPOTENCY_SECONDS"]
+
+
 @endpoint(
     bp,
     "POST",
@@ -146,7 +188,16 @@ def create_job() -> Response:
     summary="Enqueue many jobs in one transaction: all or none.",
     operation_id="createJobs",
     body=_batch_body,
-    responses={"201": json_response(CreatedBatchSchema, "All stored.")},
+    responses={
+        "201": json_response(
+            CreatedBatchSchema,
+            "Stored (items marked replayed or duplicate stand for jobs that exist already).",
+        ),
+        "200": json_response(
+            CreatedBatchSchema, "None stored: every item was replayed or a duplicate."
+        ),
+    },
+    errors=("409",),
 )
 def create_jobs() -> tuple[Response, int]:
     """Enqueue many jobs in one transaction: all of them or, on any error, none."""
@@ -163,19 +214,44 @@ def create_jobs() -> tuple[Response, int]:
     limit = state().services.config["JOBSVC_MAX_BATCH_JOBS"]
     if not 1 <= len(items) <= limit:
         raise ValidationFailed({"jobs": [f"Must hold 1 to {limit} jobs; it holds {len(items)}."]})
-    new_jobs, errors = [], {}
+    new_jobs, claims, errors = [], [], {}
+    keys_at: dict[str, int] = {}
     for index, item in enumerate(items):
         try:
+            item, claim = _batch_claim(item, index, keys_at)
             new_jobs.append(_load_job(item))
+            claims.append(claim)
         except ValidationFailed as exc:
             errors[str(index)] = exc.errors
     if errors:
         raise ValidationFailed({"jobs": errors})
     state().ready_cap.admit(new_jobs)
+    if keys_at or any(job.unique_key is not None for job in new_jobs):
+        checked = _store().enqueue_checked(new_jobs, claims, keys_kept_seconds=_keys_kept_seconds())
+        created = any(enqueued.created for enqueued in checked)
+        return jsonify({"jobs": [_created_body(e) for e in checked]}), 201 if created else 200
     ids = _store().enqueue(new_jobs)
     # CreatedSchema's shape, built directly: dumping it per job cost a tenth of the request.
     status = JobStatus.PENDING.value
     return jsonify({"jobs": [{"id": job_id, "status": status} for job_id in ids]}), 201
+
+
+def _batch_claim(
+    item: Any, index: int, keys_at: dict[str, int]
+) -> tuple[Any, IdempotencyClaim | None]:
+    # The key is the item's own field, not the job's: the job (and the fingerprint) is the rest.
+    if type(item) is not dict or BATCH_KEY_FIELD not in item:
+        return item, None
+    job = {name: value for name, value in item.items() if name != BATCH_KEY_FIELD}
+    if item[BATCH_KEY_FIELD] is None:  # null means absent, as for the job's own fields
+        return job, None
+    key = check_key(item[BATCH_KEY_FIELD], BATCH_KEY_FIELD)
+    if key in keys_at:
+        raise ValidationFailed(
+            {BATCH_KEY_FIELD: [f"Item {keys_at[key]} of this batch has this key already."]}
+        )
+    keys_at[key] = index
+    return job, claim(key, job)
 
 
 @endpoint(
@@ -211,15 +287,61 @@ def _one_job(job: dict[str, Any]) -> Response:
     responses={"200": json_response(JobListSchema, "A page of jobs.")},
 )
 def list_jobs() -> Response:
-    """List jobs newest first, filtered by status, queue or type; page with ``before``."""
+    """List jobs newest first, filtered by status, queue, type or creation time; page with
+    ``before``; ``fields`` picks what each job shows."""
     query = _load(_list_query, _single_valued_args())
-    records = _store().list(**query)
+    shown = query.pop("shown")
+    limit = query.pop("limit")
+    without = frozenset() if shown is None else frozenset(STORED_JSON_FIELDS) - set(shown)
+    # One more than the page: the last page is the one that finds no more, and has no next.
+    records = _store().list(**query, limit=limit + 1, without=without)
     next_url = None
-    if len(records) == query["limit"]:
+    if len(records) > limit:
+        records = records[:limit]
         args = {**request.args.to_dict(flat=True), "before": records[-1].id}
         next_url = url_for("jobs.list_jobs", **args)
-    body = {"jobs": _job.dump(records, many=True), "next": next_url}
+    schema = _job if shown is None else _shown_schema(shown)
+    body = {"jobs": schema.dump(records, many=True), "next": next_url}
     return encode_jobs(jsonify, body, lambda found: found["jobs"])
+
+
+@lru_cache(maxsize=64)
+def _shown_schema(shown: tuple[str, ...]) -> JobSchema:
+    return JobSchema(only=shown)
+
+
+@endpoint(
+    bp,
+    "POST",
+    "/cancel",
+    scope=SCOPE_ADMIN,
+    summary=f"Cancel PENDING and RUNNING jobs by ids or a filter, up to {BULK_BATCH_MAX} a call.",
+    operation_id="cancelJobs",
+    body=_bulk_body,
+    responses={
+        "200": json_response(BulkResultSchema, "How many were cancelled; more: call again.")
+    },
+)
+def cancel_jobs() -> Response:
+    """Cancel the selected PENDING or RUNNING jobs, oldest first, in a bounded batch."""
+    result = _store().cancel_many(_load(_bulk, _body()))
+    return jsonify({"count": result.count, "more": result.more})
+
+
+@endpoint(
+    bp,
+    "POST",
+    "/retry",
+    scope=SCOPE_ADMIN,
+    summary=f"Retry FAILED and CANCELLED jobs by ids or a filter, up to {BULK_BATCH_MAX} a call.",
+    operation_id="retryJobs",
+    body=_bulk_body,
+    responses={"200": json_response(BulkResultSchema, "How many were retried; more: call again.")},
+)
+def retry_jobs() -> Response:
+    """Send the selected FAILED or CANCELLED jobs back to PENDING, oldest first, in a batch."""
+    result = _store().retry_many(_load(_bulk, _body()))
+    return jsonify({"count": result.count, "more": result.more})
 
 
 @endpoint(

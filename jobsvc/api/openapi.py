@@ -15,7 +15,12 @@ from ..tokens import SCOPE_READ
 from .endpoints import Endpoint, endpoint, in_document_order, json_response, problem_response
 from .fields import JSONObject, StrictString
 from .problems import PROBLEM_MIMETYPE
-from .schemas import CreateBatchRequestSchema, CreateJobSchema
+from .schemas import (
+    BulkActionSchema,
+    CreateBatchItemSchema,
+    CreateBatchRequestSchema,
+    CreateJobSchema,
+)
 from .state import state
 
 bp = Blueprint("openapi", __name__)
@@ -48,6 +53,10 @@ class ProblemSchema(Schema):
     errors = fields.Dict(metadata={"description": "What is wrong, by field (422)."})
     job_status = fields.String(metadata={"description": "The job's status (409)."})
     queue = fields.String(metadata={"description": "The full queue (503)."})
+    idempotency_key = fields.String(
+        metadata={"description": "The Idempotency-Key used before with another request (409)."}
+    )
+    job_id = fields.Integer(metadata={"description": "The job that key created (409)."})
 
 
 def _responses(declared: Endpoint) -> dict[str, Any]:
@@ -68,6 +77,8 @@ def _operation(declared: Endpoint, max_batch: int) -> dict[str, Any]:
         operation["security"] = declared.security
     if declared.query is not None:
         operation["parameters"] = [{"in": "query", "schema": declared.query}]
+    if declared.header_parameters:
+        operation.setdefault("parameters", []).extend(declared.header_parameters)
     if declared.body is not None:
         body = declared.body
         if callable(body) and not isinstance(body, type):
@@ -109,12 +120,15 @@ def build_spec(max_batch: int, job_types: frozenset[str] | None) -> dict[str, An
     spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     spec.components.schema("Problem", schema=ProblemSchema)
     spec.components.schema("CreateJob", schema=CreateJobSchema)
+    spec.components.schema("CreateBatchItem", schema=CreateBatchItemSchema)
+    spec.components.schema("BulkAction", schema=BulkActionSchema)
     spec.components.schema("CreateBatchRequest", schema=CreateBatchRequestSchema)
     for code, description in {
         **BODY_ERRORS,
         **COMMON_ERRORS,
         "404": "No job has this id, or no queue has this name (no jobs, no settings).",
-        "409": "The job's state does not allow this.",
+        "409": "The job's state does not allow this, or the Idempotency-Key was used before "
+        "with a different request.",
     }.items():
         spec.components.response(
             f"Problem{code}",
@@ -129,12 +143,13 @@ def build_spec(max_batch: int, job_types: frozenset[str] | None) -> dict[str, An
     document["security"] = SECURITY
     _nullable_references(document["components"]["schemas"])
     _query_values_are_never_null(document["paths"]["/jobs"]["get"]["parameters"])
-    _exclusive_fields(document["components"]["schemas"]["CreateJob"])
+    for name in ("CreateJob", "CreateBatchItem"):
+        _exclusive_fields(document["components"]["schemas"][name])
     if job_types is not None:
         # With JOBSVC_HANDLERS set the API knows every type it accepts; say so.
-        document["components"]["schemas"]["CreateJob"]["properties"]["type"]["enum"] = sorted(
-            job_types
-        )
+        for name in ("CreateJob", "CreateBatchItem"):
+            properties = document["components"]["schemas"][name]["properties"]
+            properties["type"]["enum"] = sorted(job_types)
     return document
 
 

@@ -12,6 +12,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 from ..errors import (
     DatabaseUnavailable,
     Forbidden,
+    IdempotencyKeyReused,
     InvalidTransition,
     JobNotFound,
     JobsvcError,
@@ -39,6 +40,7 @@ STATUS_BY_ERROR: dict[type[JobsvcError], int] = {
     JobNotFound: 404,
     QueueNotFound: 404,
     InvalidTransition: 409,
+    IdempotencyKeyReused: 409,
     TokenNameTaken: 409,
     UnsupportedMediaType: 415,
     ValidationFailed: 422,
@@ -85,6 +87,8 @@ def _members(error: JobsvcError) -> dict[str, Any]:
         return {"job_status": error.job_status}
     if isinstance(error, QueueFull):
         return {"queue": error.queue}
+    if isinstance(error, IdempotencyKeyReused):
+        return {"idempotency_key": error.idempotency_key, "job_id": error.job_id}
     return {}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from marshmallow import (
@@ -16,8 +17,9 @@ from marshmallow import (
 )
 
 from ..jobfields import ENQUEUE_FIELDS, EXCLUSIVE_FIELDS, QUEUE_NAME_PATTERN, JobField
-from ..models import QUEUE_NAME_MAX, JobStatus
+from ..models import IDEMPOTENCY_KEY_MAX, QUEUE_NAME_MAX, JobStatus
 from ..registry import TYPE_NAME_PATTERN
+from ..store.selection import BULK_BATCH_MAX, JobSelection
 from .fields import (
     BoundedDateTime,
     JSONObject,
@@ -28,6 +30,9 @@ from .fields import (
 )
 
 LIST_LIMIT_MAX = 500
+# Visible ASCII and spaces: what an HTTP header carries unchanged (UUIDs, ULIDs, "order-42").
+IDEMPOTENCY_KEY_PATTERN = re.compile(rf"^[\x20-\x7e]{{1,{IDEMPOTENCY_KEY_MAX}}}$")
+IDEMPOTENCY_KEY_RULE = f"Must be 1 to {IDEMPOTENCY_KEY_MAX} visible ASCII characters or spaces."
 
 
 def _marshmallow_field(field: JobField) -> fields.Field:
@@ -123,6 +128,12 @@ class JobSchema(Schema):
     updated_at = fields.AwareDateTime(format="iso")
     locked_by = fields.String(allow_none=True)
     lease_expires_at = fields.AwareDateTime(format="iso", allow_none=True)
+    unique_key = fields.String(allow_none=True)
+
+
+_JOB_FIELD_NAME = "(" + "|".join(JobSchema._declared_fields) + ")"
+# A comma-separated list of JobSchema's fields: the document then says which names exist.
+FIELD_LIST_PATTERN = re.compile(rf"^{_JOB_FIELD_NAME}(,{_JOB_FIELD_NAME})*$")
 
 
 class JobDetailSchema(JobSchema):
@@ -132,10 +143,21 @@ class JobDetailSchema(JobSchema):
 
 
 class CreatedSchema(Schema):
-    """What ``POST /jobs`` answers: the seed's ``{"id", "status"}``."""
+    """What ``POST /jobs`` answers: the seed's ``{"id", "status"}``, and why none was created."""
 
     id = fields.Integer()
-    status = fields.Enum(JobStatus, by_value=True)
+    status = fields.Enum(
+        JobStatus,
+        by_value=True,
+        allow_none=True,
+        metadata={"description": "The job's status now; null if it was pruned since."},
+    )
+    duplicate = fields.Boolean(
+        metadata={"description": "True: an active job holds this unique_key; this is that job."}
+    )
+    replayed = fields.Boolean(
+        metadata={"description": "True: this idempotency key created this job before."}
+    )
 
 
 class ListQuerySchema(Schema):
@@ -155,19 +177,124 @@ class ListQuerySchema(Schema):
     )
     limit = QueryInteger(load_default=50, validate=validate.Range(1, LIST_LIMIT_MAX))
     before = QueryInteger(load_default=None, validate=validate.Range(1, 2**63 - 1))
+    created_after = fields.AwareDateTime(
+        load_default=None, metadata={"description": "Only jobs created after this time."}
+    )
+    created_before = fields.AwareDateTime(
+        load_default=None, metadata={"description": "Only jobs created before this time."}
+    )
+    fields_ = StrictString(
+        data_key="fields",
+        attribute="fields",
+        load_default=None,
+        pattern=FIELD_LIST_PATTERN,
+        description="Must be job field names separated by commas: "
+        + ", ".join(JobSchema._declared_fields),
+        metadata={
+            "description": "Show only these fields of each job (comma-separated), e.g. "
+            "id,status,type to leave out payloads and results."
+        },
+    )
+
+    @validates("fields_")
+    def _known_fields(self, value: str | None, **kwargs: Any) -> None:
+        if value is None:
+            return
+        unknown = sorted(set(value.split(",")) - set(JobSchema._declared_fields))
+        if unknown:
+            raise ValidationError(
+                f"Unknown job fields: {', '.join(unknown)}; jobs have "
+                f"{', '.join(JobSchema._declared_fields)}."
+            )
 
     @post_load
     def _rename(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         data["job_type"] = data.pop("type")
         data["before_id"] = data.pop("before")
+        shown = data.pop("fields")
+        data["shown"] = None if shown is None else tuple(dict.fromkeys(shown.split(",")))
         return data
 
 
+class BulkActionSchema(Schema):
+    """The body of ``POST /jobs/cancel`` and ``POST /jobs/retry``: ids, a filter, or both."""
+
+    class Meta:
+        unknown = RAISE
+
+    ids = fields.List(
+        StrictInteger(validate=validate.Range(1, 2**63 - 1)),
+        load_default=None,
+        allow_none=False,
+        validate=validate.Length(1, BULK_BATCH_MAX),
+        metadata={"description": f"These jobs (at most {BULK_BATCH_MAX})."},
+    )
+    status = fields.Enum(JobStatus, by_value=True, load_default=None, allow_none=False)
+    queue = StrictString(
+        load_default=None,
+        allow_none=False,
+        pattern=QUEUE_NAME_PATTERN,
+        description=f"Must be 1 to {QUEUE_NAME_MAX} letters, digits or _ . : -",
+    )
+    type = StrictString(
+        load_default=None,
+        allow_none=False,
+        pattern=TYPE_NAME_PATTERN,
+        description="Must be a job type name.",
+    )
+    created_after = fields.AwareDateTime(load_default=None, allow_none=False)
+    created_before = fields.AwareDateTime(load_default=None, allow_none=False)
+
+    @validates_schema
+    def _says_which(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if all(value is None for value in data.values()):
+            raise ValidationError(
+                "Give ids, or a filter (status, queue, type, created_after, created_before); "
+                "an empty body would select every job."
+            )
+
+    @post_load
+    def _selection(self, data: dict[str, Any], **kwargs: Any) -> JobSelection:
+        ids = data.pop("ids")
+        return JobSelection(
+            ids=None if ids is None else tuple(ids), job_type=data.pop("type"), **data
+        )
+
+
+class BulkResultSchema(Schema):
+    """What a bulk action answers."""
+
+    count = fields.Integer(
+        required=True, metadata={"description": "How many jobs this call changed."}
+    )
+    more = fields.Boolean(
+        required=True,
+        metadata={
+            "description": f"True if more jobs match: call again (at most "
+            f"{BULK_BATCH_MAX} per call)."
+        },
+    )
+
+
+class CreateBatchItemSchema(CreateJobSchema):
+    """One item of ``POST /jobs/batch``, as documented: a ``CreateJob`` and its own key."""
+
+    idempotency_key = StrictString(
+        load_default=None,
+        pattern=IDEMPOTENCY_KEY_PATTERN,
+        description=IDEMPOTENCY_KEY_RULE,
+        metadata={
+            "description": "As the Idempotency-Key header of POST /jobs, for this item: the "
+            "same key and item again answer the job it created (replayed: true)."
+        },
+    )
+
+
 class CreateBatchRequestSchema(Schema):
-    """The body of ``POST /jobs/batch``, as documented (each item is a ``CreateJob``)."""
+    """The body of ``POST /jobs/batch``, as documented (each item is a ``CreateBatchItem``)."""
 
     jobs = fields.List(
-        fields.Nested(CreateJobSchema), required=True, validate=validate.Length(min=1)
+        fields.Nested(CreateBatchItemSchema), required=True, validate=validate.Length(min=1)
     )
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 from .dialects import Dialect, dialect_for
 from .dialects.base import ConnectionSettings, PollingWaker
 from .engine import configure_engine, engine_options, worker_engine
+from .idempotency import IdempotencyClaim
 from .jobs import JobStore
 from .leases import ClaimedJobs, LeaseStore
 from .notify import Waker, open_waker
 from .queues import KEEP, QueueLimits, QueueStats, QueueStore, RateLimit
 from .records import (
     ClaimedJob,
+    Enqueued,
     Failed,
     JobRecord,
     Lease,
@@ -21,10 +23,14 @@ from .records import (
     Succeeded,
     TokenRecord,
 )
+from .selection import BULK_BATCH_MAX, BulkResult, JobSelection
 from .tokens import TokenNameTaken, TokenStore
 
 __all__ = [
     "KEEP",
+    "BULK_BATCH_MAX",
+    "BulkResult",
+    "JobSelection",
     "ClaimedJob",
     "ClaimedJobs",
     "QueueLimits",
@@ -33,7 +39,9 @@ __all__ = [
     "RateLimit",
     "ConnectionSettings",
     "Dialect",
+    "Enqueued",
     "Failed",
+    "IdempotencyClaim",
     "JobRecord",
     "JobStore",
     "Lease",

@@ -94,6 +94,12 @@ class Executor:
 
 
 QUERY_CANCELED = "57014"  # PostgreSQL: statement_timeout, or a cancel request
+DEADLOCK_DETECTED = "40P01"  # PostgreSQL chose this transaction to roll back
+
+
+def is_deadlock(exc: BaseException) -> bool:
+    """Return True if the database rolled the transaction back to break a deadlock."""
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) == DEADLOCK_DETECTED
 
 
 def translate_errors(function: Callable[P, R]) -> Callable[P, R]:

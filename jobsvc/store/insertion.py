@@ -12,7 +12,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Float, func, insert, literal_column, select
+from sqlalchemy import Float, func, insert, literal_column, select, true
 
 from ..jobfields import ENQUEUE_FIELDS, batch_row
 from ..models import Job
@@ -39,6 +39,9 @@ _SERVER_SET = {
 }
 
 
+_TARGETS = list(_COLUMNS) + list(_SERVER_SET)
+
+
 def batch_parameter(new_jobs: Sequence[NewJob]) -> str:
     """Return the JSON document that carries ``new_jobs`` into the statement."""
     return json.dumps([batch_row(job) for job in new_jobs])
@@ -56,12 +59,30 @@ def _value(name: str, batch: Any) -> Any:
     return func.coalesce(batched, default.arg)
 
 
-def insert_statement(dialect: Dialect) -> Any:
-    """Return the INSERT ... SELECT that stores a batch of PENDING jobs, returning ids."""
+def _batch_rows(dialect: Dialect, *, upsert: bool = False) -> Any:
     batch = dialect.json_rows("batch", _BATCH_COLUMNS)
     values = [_value(name, batch) for name in _COLUMNS]
     rows = select(*values, *_SERVER_SET.values()).select_from(batch.source)
+    if upsert:  # SQLite cannot parse INSERT ... SELECT ... ON CONFLICT without a WHERE
+        rows = rows.where(true())
     if batch.ordering is not None:  # else the rows come in the batch's order, and nothing
         rows = rows.order_by(batch.ordering)  # here (no join, no sort) reorders them
-    targets = list(_COLUMNS) + list(_SERVER_SET)
-    return insert(jobs).from_select(targets, rows).returning(jobs.c.id)
+    return rows
+
+
+def insert_statement(dialect: Dialect) -> Any:
+    """Return the INSERT ... SELECT that stores a batch of PENDING jobs, returning ids."""
+    return insert(jobs).from_select(_TARGETS, _batch_rows(dialect)).returning(jobs.c.id)
+
+
+def unique_insert_statement(dialect: Dialect) -> Any:
+    """Return the same INSERT, skipping each job whose unique_key an active job holds already.
+
+    The partial unique index decides, not a read before the write: of racing enqueues with one
+    key exactly one inserts. It returns (id, unique_key) of the rows inserted only.
+    """
+    # No conflict target: the only unique index a new row can meet is the active-key one.
+    statement = dialect.insert_ignoring_conflicts(jobs)
+    return statement.from_select(_TARGETS, _batch_rows(dialect, upsert=True)).returning(
+        jobs.c.id, jobs.c.unique_key
+    )

@@ -4,27 +4,47 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import fields
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, literal, select, text, update
+from sqlalchemy import case, exists, func, literal, select, text, update
 from sqlalchemy.engine import Engine, Row
+from sqlalchemy.exc import DBAPIError
 
-from ..errors import InvalidTransition, JobNotFound
+from ..errors import DatabaseUnavailable, IdempotencyKeyReused, InvalidTransition, JobNotFound
 from ..models import Job, JobStatus
 from ..timestamps import db_now
-from .execute import Executor, Transaction, translate_errors
-from .insertion import batch_parameter, insert_statement
-from .records import JobRecord, NewJob
+from .execute import Executor, Transaction, is_deadlock, translate_errors
+from .idempotency import IdempotencyClaim, IdempotencyKeys, KnownKey, LostRace
+from .insertion import batch_parameter, insert_statement, unique_insert_statement
+from .records import Enqueued, JobRecord, NewJob
+from .selection import BULK_BATCH_MAX, BulkResult, JobSelection
+from .sql import PENDING, RUNNING
 
 jobs = Job.__table__
 
 CANCELLABLE = (JobStatus.PENDING, JobStatus.RUNNING)
 RETRYABLE = (JobStatus.FAILED, JobStatus.CANCELLED)
+DEFAULT_KEYS_KEPT_SECONDS = 86_400.0  # JOBSVC_IDEMPOTENCY_SECONDS's default
+RACE_ATTEMPTS = 5  # transactions a keyed enqueue tries before it answers "try again"
 _RECORD_COLUMNS = [jobs.c[field.name] for field in fields(JobRecord)]
 
 
 def _record(row: Row[Any]) -> JobRecord:
     return JobRecord(**row._mapping)
+
+
+def _retry_changes() -> dict[str, Any]:
+    # A job cancelled while running whose worker has not confirmed the stop yet becomes
+    # claimable only when that attempt's lease expires (or the worker confirms, sooner).
+    stopping = jobs.c.lease_token.is_not(None) & (jobs.c.lease_expires_at > db_now())
+    return {
+        "status": JobStatus.PENDING,
+        "attempts": 0,
+        "run_at": case((stopping, jobs.c.lease_expires_at), else_=db_now()),
+        "finished_at": None,
+        "result": None,
+    }
 
 
 class JobStore:
@@ -34,16 +54,159 @@ class JobStore:
         self.engine = engine
         self._sql = Executor(engine)
         self._insert = self._sql.prepare(insert_statement(self._sql.dialect))
+        self._unique_insert = self._sql.prepare(unique_insert_statement(self._sql.dialect))
+        self._keys = IdempotencyKeys(self._sql.dialect)
 
     @translate_errors
     def enqueue(self, jobs_to_add: Sequence[NewJob]) -> list[int]:
-        """Store new PENDING jobs and return their ids, in order."""
+        """Store new PENDING jobs and return their ids, in order.
+
+        A job whose unique_key an active job holds is not stored: its id is that job's
+        (``enqueue_checked`` says which ones).
+        """
         if not jobs_to_add:
             return []
+        if any(job.unique_key is not None for job in jobs_to_add):
+            return [enqueued.id for enqueued in self.enqueue_checked(jobs_to_add)]
         # No notify_queues here: on PostgreSQL the insert trigger of migration 0002 sends one
         # NOTIFY per statement and queue within this round trip; SQLite workers see the commit.
         rows = self._sql.run_one(self._insert, {"batch": batch_parameter(jobs_to_add)})
         return sorted(row[0] for row in rows)  # ids rise in the batch's order
+
+    @translate_errors
+    def enqueue_checked(
+        self,
+        jobs_to_add: Sequence[NewJob],
+        claims: Sequence[IdempotencyClaim | None] | None = None,
+        *,
+        keys_kept_seconds: float = DEFAULT_KEYS_KEPT_SECONDS,
+    ) -> list[Enqueued]:
+        """Store new jobs unless a key stands for one already, all in one transaction.
+
+        ``claims`` holds each job's idempotency key (or None): a key seen with the same request
+        answers the job it created (``replayed``), with another request raises
+        ``IdempotencyKeyReused``. A job whose unique_key an active job holds answers that job
+        (``duplicate``). Racing enqueues with one key store exactly one job.
+        """
+        claims = list(claims) if claims is not None else [None] * len(jobs_to_add)
+        if len(claims) != len(jobs_to_add):
+            raise ValueError("one claim (or None) per job")
+        for _ in range(RACE_ATTEMPTS):
+            try:
+                with self._sql.write() as transaction:
+                    return self._enqueue_in(transaction, jobs_to_add, claims, keys_kept_seconds)
+            except LostRace:
+                continue  # rolled back: the next lookup sees what the winner stored
+            except DBAPIError as exc:
+                # Batches racing with the same unique keys in different orders wait on each
+                # other's inserts; PostgreSQL breaks the cycle by rolling one back.
+                if not is_deadlock(exc):
+                    raise
+        raise DatabaseUnavailable("enqueues with the same keys keep racing; try again")
+
+    @translate_errors
+    def enqueue_in(self, transaction: Transaction, jobs_to_add: Sequence[NewJob]) -> list[Enqueued]:
+        """Store new jobs inside the caller's transaction (unique keys apply, no claims)."""
+        try:
+            return self._enqueue_in(transaction, jobs_to_add, [None] * len(jobs_to_add), 0.0)
+        except LostRace:
+            # Only the caller can retry its own transaction.
+            raise DatabaseUnavailable(
+                "the active job holding this unique_key finished meanwhile; roll back and retry"
+            ) from None
+
+    def _enqueue_in(
+        self,
+        transaction: Transaction,
+        jobs_to_add: Sequence[NewJob],
+        claims: Sequence[IdempotencyClaim | None],
+        keys_kept_seconds: float,
+    ) -> list[Enqueued]:
+        results: list[Enqueued | None] = [None] * len(jobs_to_add)
+        keyed = [(index, claim) for index, claim in enumerate(claims) if claim is not None]
+        if keyed:
+            self._keys.expire_some(transaction, keys_kept_seconds)
+            known = self._keys.find(transaction, [c for _, c in keyed], keys_kept_seconds)
+            replayed = self._replays(transaction, keyed, known)
+            for index, enqueued in replayed.items():
+                results[index] = enqueued
+        fresh = [index for index, found in enumerate(results) if found is None]
+        inserted = self._insert_unique(transaction, [jobs_to_add[index] for index in fresh])
+        for index, enqueued in zip(fresh, inserted, strict=True):
+            results[index] = enqueued
+        fresh_set = set(fresh)
+        self._keys.remember(
+            transaction,
+            [(claim, results[index].id) for index, claim in keyed if index in fresh_set],  # type: ignore[union-attr]
+        )
+        return results  # type: ignore[return-value]
+
+    def _replays(
+        self,
+        transaction: Transaction,
+        keyed: Sequence[tuple[int, IdempotencyClaim]],
+        known: dict[tuple[str, str], KnownKey],
+    ) -> dict[int, Enqueued]:
+        hits = {}
+        for index, claim in keyed:
+            found = known.get((claim.scope, claim.key))
+            if found is None:
+                continue
+            if found.fingerprint != claim.fingerprint:
+                raise IdempotencyKeyReused(claim.key, found.job_id)
+            hits[index] = found.job_id
+        if not hits:
+            return {}
+        query = select(jobs.c.id, jobs.c.status).where(jobs.c.id.in_(set(hits.values())))
+        statuses = dict(transaction.execute(query).all())
+        return {
+            index: Enqueued(job_id, statuses.get(job_id), created=False, replayed=True)
+            for index, job_id in hits.items()
+        }
+
+    def _insert_unique(
+        self, transaction: Transaction, jobs_to_add: Sequence[NewJob]
+    ) -> list[Enqueued]:
+        if not jobs_to_add:
+            return []
+        batch = {"batch": batch_parameter(jobs_to_add)}
+        if all(job.unique_key is None for job in jobs_to_add):
+            ids = sorted(row[0] for row in transaction.execute(self._insert, batch))
+            return [Enqueued(job_id, JobStatus.PENDING, created=True) for job_id in ids]
+        rows = transaction.execute(self._unique_insert, batch).all()
+        new_ids = iter(sorted(job_id for job_id, _ in rows))  # ascending in the batch's order
+        by_key = {key: job_id for job_id, key in rows if key is not None}
+        existing = self._active_by_key(
+            transaction, {j.unique_key for j in jobs_to_add if j.unique_key not in by_key} - {None}
+        )
+        results, seen = [], set()
+        for job in jobs_to_add:
+            key = job.unique_key
+            if key is None or (key in by_key and key not in seen):
+                seen.add(key)
+                results.append(Enqueued(next(new_ids), JobStatus.PENDING, created=True))
+            elif key in by_key:  # a second job with a key the batch itself just stored
+                results.append(Enqueued(by_key[key], JobStatus.PENDING, False, duplicate=True))
+            else:
+                job_id, status = existing[key]
+                results.append(Enqueued(job_id, status, created=False, duplicate=True))
+        return results
+
+    @staticmethod
+    def _active_by_key(
+        transaction: Transaction, unique_keys: set[str | None]
+    ) -> dict[str, tuple[int, JobStatus]]:
+        if not unique_keys:
+            return {}
+        query = select(jobs.c.unique_key, jobs.c.id, jobs.c.status).where(
+            jobs.c.unique_key.in_(sorted(unique_keys)),  # type: ignore[type-var]
+            jobs.c.status.in_([PENDING, RUNNING]),
+        )
+        found = {key: (job_id, status) for key, job_id, status in transaction.execute(query)}
+        if len(found) != len(unique_keys):
+            # The conflicting job finished between the insert and this read: insert again.
+            raise LostRace()
+        return found
 
     @translate_errors
     def get(self, job_id: int) -> JobRecord:
@@ -58,17 +221,30 @@ class JobStore:
         status: JobStatus | None = None,
         queue: str | None = None,
         job_type: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
         before_id: int | None = None,
         limit: int = 50,
+        without: frozenset[str] = frozenset(),
     ) -> list[JobRecord]:
-        """Return jobs newest first, optionally filtered, ``before_id`` for the next page."""
-        query = select(*_RECORD_COLUMNS).order_by(jobs.c.id.desc()).limit(limit)
-        if status is not None:
-            query = query.where(jobs.c.status == status)
-        if queue is not None:
-            query = query.where(jobs.c.queue == queue)
-        if job_type is not None:
-            query = query.where(jobs.c.type == job_type)
+        """Return jobs newest first, optionally filtered, ``before_id`` for the next page.
+
+        Columns named in ``without`` (payload, result...) are not read: they come back None.
+        """
+        selection = JobSelection(
+            status=status,
+            queue=queue,
+            job_type=job_type,
+            created_after=created_after,
+            created_before=created_before,
+        )
+        columns = [
+            literal(None).label(column.name) if column.name in without else column
+            for column in _RECORD_COLUMNS
+        ]
+        query = (
+            select(*columns).where(selection.condition()).order_by(jobs.c.id.desc()).limit(limit)
+        )
         if before_id is not None:
             query = query.where(jobs.c.id < before_id)
         with self._sql.read() as transaction:
@@ -96,18 +272,56 @@ class JobStore:
         A job cancelled while running whose worker has not confirmed the stop yet becomes
         claimable only when that attempt's lease expires (or the worker confirms, sooner).
         """
-        stopping = jobs.c.lease_token.is_not(None) & (jobs.c.lease_expires_at > db_now())
-        changes = {
-            "status": JobStatus.PENDING,
-            "attempts": 0,
-            "run_at": case((stopping, jobs.c.lease_expires_at), else_=db_now()),
-            "finished_at": None,
-            "result": None,
-        }
         with self._sql.write() as transaction:
-            record = self._transition_in(transaction, job_id, RETRYABLE, changes, "retry")
+            record = self._transition_in(transaction, job_id, RETRYABLE, _retry_changes(), "retry")
             self._sql.dialect.notify(transaction, {record.queue})
         return record
+
+    @translate_errors
+    def cancel_many(self, selection: JobSelection, limit: int = BULK_BATCH_MAX) -> BulkResult:
+        """Cancel up to ``limit`` of the selected PENDING or RUNNING jobs, oldest first.
+
+        As ``cancel``: a running attempt keeps its lease until its worker confirms the stop,
+        and its worker hears of it at once (NOTIFY on PostgreSQL).
+        """
+        changes = {"status": JobStatus.CANCELLED, "finished_at": db_now()}
+        with self._sql.write() as transaction:
+            rows, more = self._bulk(transaction, selection, CANCELLABLE, changes, limit)
+            for job_id, _, lease_token in rows:
+                if lease_token is not None:
+                    self._sql.dialect.notify_cancel(transaction, job_id)
+        return BulkResult(len(rows), more)
+
+    @translate_errors
+    def retry_many(self, selection: JobSelection, limit: int = BULK_BATCH_MAX) -> BulkResult:
+        """Send up to ``limit`` of the selected FAILED or CANCELLED jobs back to PENDING, as
+        ``retry`` does, oldest first."""
+        with self._sql.write() as transaction:
+            rows, more = self._bulk(transaction, selection, RETRYABLE, _retry_changes(), limit)
+            if rows:
+                self._sql.dialect.notify(transaction, {queue for _, queue, _ in rows})
+        return BulkResult(len(rows), more)
+
+    @staticmethod
+    def _bulk(
+        transaction: Transaction,
+        selection: JobSelection,
+        allowed: tuple[JobStatus, ...],
+        changes: dict[str, Any],
+        limit: int,
+    ) -> tuple[list[Row[Any]], bool]:
+        matching = selection.condition() & jobs.c.status.in_(allowed)
+        batch = select(jobs.c.id).where(matching).order_by(jobs.c.id).limit(limit)
+        statement = (
+            update(jobs)
+            # The status again: a worker may have finished a job since the batch was read.
+            .where(jobs.c.id.in_(batch.scalar_subquery()), jobs.c.status.in_(allowed))
+            .values(**changes, updated_at=db_now())
+            .returning(jobs.c.id, jobs.c.queue, jobs.c.lease_token)
+        )
+        rows = transaction.execute(statement).all()
+        more = transaction.execute(select(exists().where(matching))).scalar_one()
+        return rows, bool(more)
 
     @translate_errors
     def counts(self) -> dict[tuple[str, JobStatus], int]:

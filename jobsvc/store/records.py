@@ -13,6 +13,7 @@ from .outcomes import Failed, Outcome, Released, Rescued, Succeeded
 # The outcome kinds live in .outcomes; importing them from here still works.
 __all__ = [
     "ClaimedJob",
+    "Enqueued",
     "Failed",
     "JobRecord",
     "Lease",
@@ -67,6 +68,22 @@ class JobRecord:
     lease_token: str | None
     locked_by: str | None
     lease_expires_at: datetime | None
+    unique_key: str | None
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    """What one enqueued job became: a new job, or the one a key already stands for.
+
+    ``replayed``: its Idempotency-Key created this job before. ``duplicate``: an active job
+    held its unique_key, so none was created. ``status`` is None if the job is gone (pruned).
+    """
+
+    id: int
+    status: JobStatus | None
+    created: bool
+    replayed: bool = False
+    duplicate: bool = False
 
 
 @dataclass(frozen=True)
