@@ -46,6 +46,7 @@ def _create_app(test_config: Mapping[str, Any] | None) -> Flask:
     from . import cli
     from . import config as settings
     from .api import register_api
+    from .dashboard import register_dashboard
     from .extensions import db, migrate
     from .schema import migrations_directory
     from .services import build_services, log_database, wait_for_database
@@ -73,6 +74,7 @@ def _create_app(test_config: Mapping[str, Any] | None) -> Flask:
         engine = db.engine
     services = wait_for_database(lambda: build_services(app.config, engine=engine), "api")
     register_api(app, services)
+    register_dashboard(app)
     cli.init_app(app)
     return app
 

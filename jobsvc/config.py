@@ -22,6 +22,19 @@ MAX_ATTEMPTS_RANGE = (1, 1000)
 TIMEOUT_RANGE_SECONDS = (0.001, 7 * 24 * 3600.0)
 
 
+SECRET_KEY_MIN_CHARS = 32
+
+
+def _secret_key(value: Any) -> str:
+    text = str(value)
+    if text and len(text) < SECRET_KEY_MIN_CHARS:
+        raise ValueError(
+            f"expected at least {SECRET_KEY_MIN_CHARS} characters (e.g. `python -c "
+            "'import secrets; print(secrets.token_urlsafe(32))'`), or empty for a random key"
+        )
+    return text
+
+
 class ConfigError(ValueError):
     """A setting holds a value jobsvc refuses; the message names it, the value and the range."""
 
@@ -280,6 +293,13 @@ SETTINGS: tuple[Setting, ...] = (
         whole(1, 10_000),
         "Queues /metrics reports one by one (the largest); the rest are summed under "
         'queue="(other)".',
+    ),
+    Setting(
+        "SECRET_KEY",
+        "",
+        _secret_key,
+        "Signs the dashboard's session cookies; give every API process the same one. Unset: a "
+        "random key per process (sessions end on restart and hold on that process only).",
     ),
     Setting("LOG_LEVEL", "INFO", _log_level, "Log level of the API and the worker."),
     Setting(

@@ -23,7 +23,15 @@ from .errors import DatabaseUnavailable
 from .registry import HandlerRegistry, load_handler_modules, registry
 from .retry import RetryPolicy
 from .schema import upgrade
-from .store import JobStore, LeaseStore, TokenStore, Waker, configure_engine, engine_options
+from .store import (
+    JobStore,
+    LeaseStore,
+    OverviewStore,
+    TokenStore,
+    Waker,
+    configure_engine,
+    engine_options,
+)
 from .store import open_waker as _open_waker
 
 logger = logging.getLogger(__name__)
@@ -43,6 +51,7 @@ class Services:
     jobs: JobStore
     leases: LeaseStore
     tokens: TokenStore
+    overview: OverviewStore  # read-only summaries: the dashboard's and the metrics'
     registry: HandlerRegistry
     # None means "any type": without JOBSVC_HANDLERS the API cannot know which types exist.
     job_types: frozenset[str] | None
@@ -99,6 +108,7 @@ def build_services(
         jobs=JobStore(engine),
         leases=LeaseStore(engine, retry_policy(config)),
         tokens=TokenStore(engine),
+        overview=OverviewStore(engine),
         registry=registry,
         job_types=job_types,
         clock=clock,

@@ -34,6 +34,7 @@ TABLE = {
     "METRICS_MAX_QUEUES": ("20", 20, "0", "from 1 to 10000"),
     "LOG_LEVEL": ("debug", "DEBUG", "LOUD", "DEBUG, INFO, WARNING, ERROR, CRITICAL"),
     "LOG_FORMAT": ("JSON", "json", "xml", "text, json"),
+    "SECRET_KEY": ("k" * 40, "k" * 40, "short", "at least 32 characters"),
 }
 ROWS = [(name, *row) for name, row in TABLE.items()]
 

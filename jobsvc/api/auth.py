@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..errors import DatabaseUnavailable, Forbidden, RateLimited, Unauthorized
 from ..store import TokenRecord, TokenStore
 from ..tokens import SCOPE_ADMIN, grants, hash_token
-from .endpoints import OPEN_TO_ALL
+from .endpoints import BROWSER_BLUEPRINTS, OPEN_TO_ALL
 from .presence import TOKENS_EXIST_CACHE_SECONDS
 from .state import state
 
@@ -62,6 +62,8 @@ def is_loopback(address: str | None) -> bool:
 
 def authorize() -> None:
     """Let the request through, or raise 401/403/429 saying why not."""
+    if request.blueprint in BROWSER_BLUEPRINTS:
+        return  # the dashboard checks its session itself (jobsvc.dashboard.access)
     api = state()
     # Endpoints not declared with @endpoint need admin: a new view is closed until someone
     # decides its scope.

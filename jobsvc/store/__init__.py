@@ -7,6 +7,7 @@ from .engine import configure_engine, engine_options, worker_engine
 from .jobs import JobStore
 from .leases import LeaseStore
 from .notify import Waker, open_waker
+from .overview import BusyWorker, FinishedMinute, OverviewStore, ReadyQueue
 from .records import (
     ClaimedJob,
     Failed,
@@ -22,6 +23,10 @@ from .records import (
 from .tokens import TokenNameTaken, TokenStore
 
 __all__ = [
+    "BusyWorker",
+    "FinishedMinute",
+    "OverviewStore",
+    "ReadyQueue",
     "ClaimedJob",
     "Dialect",
     "Failed",

@@ -174,6 +174,10 @@ class PostgreSQLDialect(Dialect):
     def timestamp_type() -> TypeEngine[Any]:
         return UTCTimestamptz()
 
+    @staticmethod
+    def epoch_minute_sql(timestamp_sql: str) -> str:
+        return f"CAST(floor(extract(epoch FROM {timestamp_sql}) / 60) AS BIGINT)"
+
 
 def _recordset_type(type_: TypeEngine[Any]) -> TypeEngine[Any]:
     if isinstance(type_, JSON):
