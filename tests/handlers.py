@@ -164,3 +164,14 @@ def leaves_thread(payload: dict[str, Any], ctx: JobContext) -> dict[str, bool]:
 @handler("test.async_hang")
 async def async_hang(payload: dict[str, Any], ctx: JobContext) -> None:
     await asyncio.sleep(3600)
+
+
+@handler("test.fails_until_fixed")
+def fails_until_fixed(payload: dict[str, Any], ctx: JobContext) -> dict[str, str]:
+    """Fails while the file ``payload["fixed"]`` is missing: a bug fixed, then the job retried."""
+    _log("start", ctx)
+    if not os.path.exists(payload["fixed"]):
+        _log("end", ctx, failed=True)
+        raise RuntimeError("the report service is down (fix it, then retry)")
+    _log("end", ctx)
+    return {"report": "sent"}

@@ -38,7 +38,8 @@ bp = Blueprint(
 )
 
 CHART_MINUTES = 60
-POLL_SECONDS = 5
+POLL_SECONDS = 5  # the overview's refresh
+JOB_POLL_SECONDS = 2  # a PENDING or RUNNING job's page: what the operator waits on
 # What an action tells the next page, by code: nothing from the query string is shown as is.
 NOTICES = {
     "retried": "Sent back to PENDING: a worker will run it again.",
@@ -138,6 +139,7 @@ def _common() -> dict[str, Any]:
         "viewer": g.get("viewer"),
         "statuses": [status.value for status in JobStatus],
         "poll_seconds": POLL_SECONDS,
+        "job_poll_seconds": JOB_POLL_SECONDS,
         "csrf_field": access.CSRF_FIELD,
     }
 
