@@ -24,6 +24,7 @@ from .fencing import Fence
 from .fetcher import FetchLoop
 from .logs import FLUSH_WAIT_SECONDS, flush_logs
 from .maintenance import Maintenance
+from .metrics import MeteredEvents, WorkerMetrics
 from .shutdown import Shutdown, StopFlag
 
 CANCEL_POLL_SECONDS = 0.5  # without notifications: how often running jobs are checked for cancel
@@ -61,11 +62,16 @@ class Runner:
         registry: HandlerRegistry,
         settings: WorkerSettings,
         worker_id: str | None = None,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self.settings = settings
         self.worker_id = worker_id or new_worker_id()
         self.waker = waker
-        self.events = Events(self.worker_id)
+        self.metrics = metrics
+        # With metrics, every event is also counted; without, the events cost what they did.
+        self.events = (
+            Events(self.worker_id) if metrics is None else MeteredEvents(self.worker_id, metrics)
+        )
         wake, stop = threading.Event(), StopFlag()  # something to look at; no new claims
         self._stop = stop
         self.completer = Completer(store, self.events)

@@ -35,6 +35,7 @@ def build_state(services: Services) -> ApiState:
         token_presence=TokenPresence(services.tokens, clock=services.clock),
         create_schema=CreateJobSchema(known_types=services.job_types),
         openapi=openapi.build_spec(config["JOBSVC_MAX_BATCH_JOBS"], services.job_types),
+        enqueued=metrics.EnqueueCounter(config["JOBSVC_METRICS_MAX_QUEUES"]),
     )
 
 

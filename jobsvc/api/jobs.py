@@ -127,8 +127,10 @@ def _body() -> Any:
 def create_job() -> Response:
     """Enqueue one job."""
     new_job = _load_job(_body())
-    state().ready_cap.admit([new_job])
+    api = state()
+    api.ready_cap.admit([new_job])
     (job_id,) = _store().enqueue([new_job])
+    api.enqueued.count((new_job,))
     # CreatedSchema's shape and get_job's URL, written directly: jsonify and url_for were a
     # fifth of the request's own cost. job_id is an int, so the JSON needs no escaping.
     body = f'{{"id":{job_id},"status":"{JobStatus.PENDING.value}"}}\n'
@@ -173,6 +175,7 @@ def create_jobs() -> tuple[Response, int]:
         raise ValidationFailed({"jobs": errors})
     state().ready_cap.admit(new_jobs)
     ids = _store().enqueue(new_jobs)
+    state().enqueued.count(new_jobs)
     # CreatedSchema's shape, built directly: dumping it per job cost a tenth of the request.
     status = JobStatus.PENDING.value
     return jsonify({"jobs": [{"id": job_id, "status": status} for job_id in ids]}), 201

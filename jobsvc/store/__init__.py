@@ -5,7 +5,7 @@ from __future__ import annotations
 from .dialects import Dialect, dialect_for
 from .engine import configure_engine, engine_options, worker_engine
 from .jobs import JobStore
-from .leases import LeaseStore
+from .leases import LeaseStore, ready_since
 from .notify import Waker, open_waker
 from .overview import BusyWorker, FinishedMinute, OverviewStore, ReadyQueue
 from .records import (
@@ -44,6 +44,7 @@ __all__ = [
     "dialect_for",
     "engine_options",
     "open_waker",
+    "ready_since",
     "worker_engine",
     "TokenNameTaken",
     "TokenRecord",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
@@ -93,6 +94,14 @@ _PRIORITY = itemgetter(7)
 _AGE = itemgetter(8, 0)  # run_at, id
 
 
+def ready_since(job: ClaimedJob) -> float | None:
+    """Return when ``job`` became ready (its run_at) in epoch seconds, if the claim said."""
+    raw = job.run_at
+    if raw is None:
+        return None
+    return raw.timestamp() if isinstance(raw, datetime) else float(raw)
+
+
 def _lost_successes(succeeded: Sequence[Succeeded], kept: set[int]) -> list[int]:
     """The ids of the successes the complete statement did not store: their lease was lost."""
     return [o.lease.job_id for o in succeeded if o.lease.job_id not in kept]
@@ -144,6 +153,7 @@ class LeaseStore:
                 decode(row[_PAYLOAD]),
                 *row[_PAYLOAD + 1 : _JOB_FIELDS],
                 lease_token=token,
+                run_at=row[_JOB_FIELDS + 1],
             )
             for row in rows
         ]

@@ -10,6 +10,7 @@ from jobsvc.services import new_engine
 from jobsvc.store import TokenStore
 from jobsvc.tokens import hash_token, new_token
 from tests.support.browser import browser, chromium_path, screenshot
+from tests.support.settings import slow_e2e_backends
 from tests.support.waiting import wait_until
 
 TIMEOUT_MS = 30_000
@@ -44,6 +45,7 @@ def _log_in(page, base_url: str, token: str) -> None:
     page.wait_for_selector("#queue-counts")
 
 
+@slow_e2e_backends("sqlite")
 def test_an_operator_logs_in_reads_the_overview_and_retries_a_failed_job(
     service, migrated_database_url, tmp_path
 ):
