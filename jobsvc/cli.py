@@ -1,4 +1,5 @@
-"""``flask --app jobsvc jobs ...``: operator commands (API tokens)."""
+"""``flask --app jobsvc jobs ...``: operator commands. ``token`` lives here; the job verbs
+(enqueue, show, list, retry, cancel, stats) in ``cli_jobs``; each helper's verbs register below."""
 
 from __future__ import annotations
 
@@ -6,14 +7,17 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
+from . import cli_jobs
 from .api.state import state
 from .errors import JobsvcError
 from .store import TokenStore
 from .tokens import SCOPES, TOKEN_NAME_PATTERN, format_scopes, hash_token, new_token, parse_scopes
 
-jobs_cli = AppGroup("jobs", help="Operate jobsvc.")
+jobs_cli = AppGroup("jobs", help="Operate jobsvc.", epilog=cli_jobs.EXIT_CODES_HELP)
 token_cli = AppGroup("token", help="Create, list and revoke API tokens.")
 jobs_cli.add_command(token_cli)
+cli_jobs.register(jobs_cli)  # enqueue, show, list, retry, cancel, stats
+# The queues and prune helpers register their verbs here the same way.
 
 
 def _tokens() -> TokenStore:

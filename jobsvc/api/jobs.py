@@ -104,7 +104,9 @@ def _new_job(fields: dict[str, Any]) -> NewJob:
     return NewJob(**fields, payload_json=payload_json)
 
 
-def _load_job(item: Any) -> NewJob:
+def load_job(item: Any) -> NewJob:
+    """Return the job ``item`` (a decoded request body) asks for, validated as the API does:
+    schema, known types, payload size, defaults. ``flask jobs enqueue`` calls it too."""
     api = state()
     fields = quick_load(item, api.services.job_types)
     return _new_job(fields if fields is not None else _load(api.create_schema, item))
@@ -126,7 +128,7 @@ def _body() -> Any:
 )
 def create_job() -> Response:
     """Enqueue one job."""
-    new_job = _load_job(_body())
+    new_job = load_job(_body())
     api = state()
     api.ready_cap.admit([new_job])
     (job_id,) = _store().enqueue([new_job])
@@ -168,7 +170,7 @@ def create_jobs() -> tuple[Response, int]:
     new_jobs, errors = [], {}
     for index, item in enumerate(items):
         try:
-            new_jobs.append(_load_job(item))
+            new_jobs.append(load_job(item))
         except ValidationFailed as exc:
             errors[str(index)] = exc.errors
     if errors:

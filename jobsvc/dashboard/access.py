@@ -31,6 +31,7 @@ SESSION_MAX_AGE_SECONDS = 12 * 3600
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 SIGNER_KEY = "jobsvc.dashboard.signer"
+RANDOM_KEY_WARNING = "jobsvc.dashboard.random_key_warning"
 SALT = "jobsvc-dashboard-session"
 
 
@@ -75,15 +76,21 @@ class Viewer:
 def init_app(app: Flask) -> None:
     """Make the cookie signer from JOBSVC_SECRET_KEY, or a random key for this process alone."""
     secret = app.config.get("JOBSVC_SECRET_KEY") or ""
-    if not secret:
-        secret = secrets.token_urlsafe(32)
-        if not app.testing:
-            logger.warning(
-                "JOBSVC_SECRET_KEY is not set: dashboard sessions are signed with a random key "
-                "of this process, so they end when it restarts and work on this process only; "
-                "set one key for every API process"
-            )
-    app.extensions[SIGNER_KEY] = URLSafeTimedSerializer(secret, salt=SALT)
+    app.extensions[RANDOM_KEY_WARNING] = not secret and not app.testing
+    app.extensions[SIGNER_KEY] = URLSafeTimedSerializer(
+        secret or secrets.token_urlsafe(32), salt=SALT
+    )
+
+
+def _warn_once_of_random_key() -> None:
+    # Said when the first session is made, not at start-up: CLI commands build the app too.
+    if current_app.extensions.get(RANDOM_KEY_WARNING):
+        current_app.extensions[RANDOM_KEY_WARNING] = False
+        logger.warning(
+            "JOBSVC_SECRET_KEY is not set: dashboard sessions are signed with a random key of "
+            "this process, so they end when it restarts and work on this process only; set one "
+            "key for every API process"
+        )
 
 
 def _signer() -> URLSafeTimedSerializer:
@@ -110,6 +117,7 @@ def write_session(response: Response, session: Session | None) -> Response:
     if session is None:
         response.delete_cookie(COOKIE_NAME, path="/", samesite="Strict", httponly=True)
         return response
+    _warn_once_of_random_key()
     value = _signer().dumps({"t": session.token_hash, "c": session.csrf})
     response.set_cookie(
         COOKIE_NAME,
