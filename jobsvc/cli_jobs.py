@@ -244,9 +244,7 @@ def _each(
     done: list[dict[str, Any]] = []
     worst = EXIT_OK
     show_bar = len(job_ids) >= PROGRESS_FROM and not as_json
-    with click.progressbar(
-        job_ids, label=verb, file=sys.stderr, hidden=not show_bar
-    ) as ids:
+    with click.progressbar(job_ids, label=verb, file=sys.stderr, hidden=not show_bar) as ids:
         for job_id in ids:
             try:
                 record = act(job_id)
