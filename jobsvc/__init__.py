@@ -59,7 +59,7 @@ def _create_app(test_config: Mapping[str, Any] | None) -> Flask:
         app.config.update(settings.check(app.config))
     app.config["MAX_CONTENT_LENGTH"] = app.config["JOBSVC_MAX_BODY_BYTES"]
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    configure_logging(app.config["JOBSVC_LOG_LEVEL"])
+    configure_logging(app.config["JOBSVC_LOG_LEVEL"], app.config["JOBSVC_LOG_FORMAT"])
     log_database(app.config, "api")
     app.config.setdefault(
         "SQLALCHEMY_ENGINE_OPTIONS",
@@ -79,9 +79,16 @@ def _create_app(test_config: Mapping[str, Any] | None) -> Flask:
     return app
 
 
-def configure_logging(level: str) -> None:
-    """Log to stderr at ``level`` unless the process configured logging already."""
-    if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
+def configure_logging(level: str, log_format: str = "text") -> None:
+    """Log to stderr at ``level`` unless the process configured logging already: readable
+    lines, or with ``log_format="json"`` one JSON object per line (``jobsvc.logjson``)."""
+    if logging.getLogger().handlers:
+        return
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if log_format == "json":
+        from .logjson import JsonFormatter
+
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonFormatter())

@@ -306,8 +306,9 @@ SETTINGS: tuple[Setting, ...] = (
         "LOG_FORMAT",
         "text",
         choice(*LOG_FORMATS),
-        "How the worker writes its log: text (readable lines) or json (one JSON object per "
-        "line, with the event's fields: event, job_id, type, queue, attempt, worker).",
+        "How the API and the worker write their logs: text (readable lines) or json (one JSON "
+        "object per line, with the fields: event, job_id, type, queue, attempt, worker, "
+        "duration; the API's request lines: method, path, status, duration, token).",
     ),
 )
 _BY_KEY = {ENV_PREFIX + setting.name: setting for setting in SETTINGS}

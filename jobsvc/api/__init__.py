@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from ..services import Services
-from . import auth, health, jobs, metrics, openapi
+from . import auth, health, jobs, metrics, openapi, requestlog
 from .endpoints import scopes
 from .limits import ReadyCap
 from .presence import TokenPresence
@@ -43,6 +43,7 @@ def register_api(app: Flask, services: Services) -> None:
     """Register every blueprint, the access check and the error mapping on ``app``."""
     app.url_map.converters["jobid"] = JobIdConverter
     register_error_handlers(app)
+    requestlog.register(app)  # first: refused requests are logged too
     app.before_request(auth.authorize)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)

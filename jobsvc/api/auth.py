@@ -12,7 +12,7 @@ import hmac
 import ipaddress
 import logging
 
-from flask import request
+from flask import g, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import DatabaseUnavailable, Forbidden, RateLimited, Unauthorized
@@ -102,7 +102,7 @@ def _authenticate(tokens: TokenStore, header: str) -> TokenRecord:
         # Name the client, never the token: a mistyped token is often one character off a real one.
         logger.info("rejected an unknown or revoked API token from %s", request.remote_addr)
         raise _invalid("the API token is unknown or revoked")
-    logger.debug("%s %s by token %r", request.method, request.path, record.name)
+    g.token_name = record.name  # for the request's log line (requestlog)
     return record
 
 

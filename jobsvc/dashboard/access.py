@@ -161,6 +161,7 @@ def identify(*, login_page: bool = False) -> Viewer | None:
         raise NeedsLogin("The token of this session was revoked; log in again.")
     if not grants(record.scopes, SCOPE_READ):
         raise Refused(403, f"The token {record.name!r} lacks the read scope the dashboard needs.")
+    g.token_name = record.name  # for the request's log line
     wait_seconds = api.rate_limiter.acquire(record.id)
     if wait_seconds:
         raise RateLimited(wait_seconds)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -61,6 +62,7 @@ def _value(base_url: str, expression: str) -> float | None:
 @slow_e2e_backends("postgresql")
 def test_prometheus_scrapes_the_api_and_a_worker(service, migrated_database_url, tmp_path):
     binary = _prometheus_binary()
+    service.env["JOBSVC_LOG_FORMAT"] = "json"  # and the logs' JSON lines are checked below
     api_url = service.start_api()
     metrics_port = free_port()
     service.start_worker("--metrics-port", str(metrics_port))
@@ -122,7 +124,26 @@ def test_prometheus_scrapes_the_api_and_a_worker(service, migrated_database_url,
         durations = "sum(jobsvc_job_duration_seconds_count)"
         assert _value(base_url, durations) == 4.0
         assert _value(base_url, "sum(jobsvc_job_queue_wait_seconds_count)") == 4.0
+        _check_json_logs(service, token, ids)
     finally:
         prometheus.terminate()
         prometheus.wait(15)
         log.close()
+
+
+def _check_json_logs(service, token: str, ids: list[int]) -> None:
+    """Both processes wrote one JSON object per line; the API one line per request."""
+    api_lines = [
+        json.loads(line) for line in service.log("api").splitlines() if line.startswith("{")
+    ]
+    scrapes = [line for line in api_lines if line.get("path") == "/metrics"]
+    assert scrapes, service.log("api")[-2000:]
+    assert {"method", "path", "status", "duration", "token"} <= scrapes[-1].keys()
+    assert (scrapes[-1]["token"], scrapes[-1]["status"]) == ("prometheus", 200)
+    assert token not in service.log("api")
+    worker_lines = [
+        json.loads(line) for line in service.log("worker1").splitlines() if line.startswith("{")
+    ]
+    done = [line for line in worker_lines if line.get("event") == "succeeded"]
+    assert {line["job_id"] for line in done} == set(ids[:3])
+    assert {"type", "queue", "attempt", "duration", "worker"} <= done[0].keys()
