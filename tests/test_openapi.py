@@ -92,3 +92,13 @@ def test_api_keeps_to_its_openapi_document(case, token_app):
     app, token = token_app
     case.operation.schema.app = app  # send requests to this test's app, in-process (WSGI)
     case.call_and_validate(headers=bearer(token), app=app)
+
+
+def test_the_headers_of_answers_are_documented(client):
+    document = client.get("/openapi.json").json
+    responses = document["components"]["responses"]
+    assert "Retry-After" in responses["Problem429"]["headers"]
+    assert "Retry-After" in responses["Problem503"]["headers"]
+    assert "WWW-Authenticate" in responses["Problem401"]["headers"]
+    created = document["paths"]["/jobs"]["post"]["responses"]["201"]
+    assert "Location" in created["headers"]
