@@ -25,6 +25,9 @@ class Sizes:
     w4_single_claims: int
     w4_batches: int
     w2_workers: tuple[int, ...] = (1, 2)  # worker processes per W2 configuration
+    w7_ready: int = 20_000  # jobs drained per round
+    w7_finished: tuple[int, ...] = (300_000, 1_000_000)  # finished rows; the last with pruning
+    w7_rounds: int = 5
 
 
 FULL = Sizes(
@@ -61,4 +64,7 @@ SMALL = Sizes(
     w4_finished=5000,
     w4_single_claims=50,
     w4_batches=3,
+    w7_ready=1000,
+    w7_finished=(3000, 10_000),
+    w7_rounds=2,
 )

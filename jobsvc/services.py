@@ -33,6 +33,8 @@ from .store import (
     engine_options,
 )
 from .store import open_waker as _open_waker
+from .store.housekeeping import HousekeepingStore
+from .store.schedules import ScheduleStore
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +58,8 @@ class Services:
     # None means "any type": without JOBSVC_HANDLERS the API cannot know which types exist.
     job_types: frozenset[str] | None
     clock: Clock
+    schedules: ScheduleStore
+    housekeeping: HousekeepingStore
 
     def open_waker(self) -> Waker:
         """Return a waker on this engine (LISTEN/NOTIFY on PostgreSQL, polling on SQLite)."""
@@ -112,6 +116,8 @@ def build_services(
         registry=registry,
         job_types=job_types,
         clock=clock,
+        schedules=ScheduleStore(engine),
+        housekeeping=HousekeepingStore(engine),
     )
 
 

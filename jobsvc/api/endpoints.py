@@ -17,7 +17,13 @@ from flask import Blueprint
 
 OPEN_TO_ALL = "open"  # the "scope" of an endpoint anyone may call, token or not (health)
 # The order of the OpenAPI document's paths: blueprint by blueprint, views as declared.
-DOCUMENT_ORDER = ("jobs", "health", "metrics", "openapi")
+DOCUMENT_ORDER = (
+    "jobs",
+    "schedules",
+    "health",
+    "metrics",
+    "openapi",
+)
 # Pages for people with a browser, not API endpoints: they decide access themselves (a session
 # cookie, see jobsvc.dashboard.access) and are not part of the OpenAPI document.
 BROWSER_BLUEPRINTS = frozenset({"dashboard", "apidocs"})

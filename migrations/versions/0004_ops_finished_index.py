@@ -1,7 +1,7 @@
 """Index finished jobs by when they finished: the dashboard's per-minute chart reads it.
 
 Revision ID: 0004_ops
-Revises: 0003
+Revises: 0004_sched
 Create Date: 2026-12-01
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004_ops"
-down_revision = "0003"
+down_revision = "0004_sched"
 branch_labels = None
 depends_on = None
 
