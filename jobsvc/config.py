@@ -152,6 +152,13 @@ def _absolute_path(value: Any) -> str:
     return os.path.expanduser(path)
 
 
+def _listen_url(value: Any) -> str:
+    url = str(value).strip()
+    if url and not normalize_database_url(url).startswith("postgresql+psycopg://"):
+        raise ValueError("expected a postgresql:// URL, or empty for DATABASE_URL")
+    return normalize_database_url(url) if url else ""
+
+
 @dataclass(frozen=True)
 class Setting:
     """One ``JOBSVC_*`` setting: its default, how to parse and range-check it, what it means."""
@@ -293,6 +300,63 @@ SETTINGS: tuple[Setting, ...] = (
         "with Retry-After.",
     ),
     Setting(
+        "PG_STATEMENT_TIMEOUT_SECONDS",
+        30.0,
+        seconds(0.001, DAY_SECONDS, zero="no timeout"),
+        "PostgreSQL: the server cancels a statement that runs longer (statement_timeout); "
+        "the API then answers 503 with Retry-After, a worker retries.",
+    ),
+    Setting(
+        "PG_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS",
+        60.0,
+        seconds(0.001, DAY_SECONDS, zero="no timeout"),
+        "PostgreSQL: the server ends a session left idle inside a transaction this long "
+        "(idle_in_transaction_session_timeout), so a stalled process cannot hold row locks.",
+    ),
+    Setting(
+        "PG_CONNECT_TIMEOUT_SECONDS",
+        10,
+        whole(2, 3600),
+        "PostgreSQL: how long opening a connection may take (libpq connect_timeout).",
+    ),
+    Setting(
+        "PG_KEEPALIVES_IDLE_SECONDS",
+        10,
+        whole(1, 7200),
+        "PostgreSQL: TCP keepalive probes start after a connection is this long silent.",
+    ),
+    Setting(
+        "PG_KEEPALIVES_INTERVAL_SECONDS",
+        5,
+        whole(1, 600),
+        "PostgreSQL: seconds between TCP keepalive probes.",
+    ),
+    Setting(
+        "PG_KEEPALIVES_COUNT",
+        3,
+        whole(1, 100),
+        "PostgreSQL: unanswered keepalive probes before a connection counts as dead. Idle + "
+        "interval x count (25 s by default) is also the TCP user timeout: data unacknowledged "
+        "that long (the peer silently gone) fails the connection instead of hanging on it.",
+    ),
+    Setting(
+        "PG_TRANSACTION_POOLER",
+        False,
+        _bool,
+        "PostgreSQL: DATABASE_URL reaches the server through a pooler in transaction mode "
+        "(PgBouncer pool_mode=transaction): no prepared statements, no session settings in "
+        "the startup packet (set the timeouts on the role), and workers LISTEN only through "
+        "JOBSVC_LISTEN_DATABASE_URL, else they poll.",
+    ),
+    Setting(
+        "LISTEN_DATABASE_URL",
+        "",
+        _listen_url,
+        "PostgreSQL: where workers LISTEN for new and cancelled jobs (a session connection, "
+        "e.g. around PgBouncer); empty means DATABASE_URL, or polling when "
+        "JOBSVC_PG_TRANSACTION_POOLER is on.",
+    ),
+    Setting(
         "METRICS_MAX_QUEUES",
         100,
         whole(1, 10_000),
@@ -348,8 +412,13 @@ SETTINGS: tuple[Setting, ...] = (
 _BY_KEY = {ENV_PREFIX + setting.name: setting for setting in SETTINGS}
 
 
+def default_of(key: str) -> Any:
+    """Return the default of setting ``key`` (``JOBSVC_...``)."""
+    return _BY_KEY[key].default
+
+
 def _fail(key: str, value: Any, reason: str) -> ConfigError:
-    shown = value if isinstance(value, str) else repr(value)
+    shown = _hidden(value) if isinstance(value, str) else repr(value)
     return ConfigError(f"{key}={shown!r} is refused: {reason}")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Sequence
+from functools import partial
 from typing import Protocol
 
 from jobsvc.errors import DatabaseUnavailable
@@ -142,7 +143,7 @@ class Maintenance:
             if execution.job.id not in cancelled:
                 continue
             self._events.cancelling(execution.job)
-            execution.context.mark_cancelled()
+            self._executor.cancel_requested(execution)
             self._stopping[execution.job.id] = (execution, stop_at)
             if execution.started is None and execution.resolve():
                 self._executor.abandon(execution, Cancelled)  # no slot began it: it never runs
@@ -162,6 +163,8 @@ class Maintenance:
             if not execution.resolve():
                 continue
             job = execution.job
-            self._completer.put(Report(outcomes.timed_out(job), job, execution.elapsed()))
+            report = Report(outcomes.timed_out(job), job, execution.elapsed())
             self._events.timed_out(job)
-            self._executor.abandon(execution, JobTimeout)
+            # The outcome is written once the handler can no longer run: a retry never
+            # overlaps it (on the processes pool, once the child is gone).
+            self._executor.abandon(execution, JobTimeout, partial(self._completer.put, report))

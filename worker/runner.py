@@ -1,6 +1,7 @@
 """The worker: its settings, and the runner that composes the units that serve jobs.
 
-One owner per step: ``FetchLoop`` claims, ``Executor`` runs attempts on the slots,
+One owner per step: ``FetchLoop`` claims, ``Executor`` runs attempts on the pool
+(threads, processes or asyncio: ``worker/pools``),
 ``Maintenance`` heartbeats, rescues and times out, ``Completer`` writes outcomes in batches,
 ``Shutdown`` handles signals, the drain and the release, ``Events`` writes what happened.
 """
@@ -32,6 +33,7 @@ from .housekeeping import PriorityAging, Retention
 from .logs import FLUSH_WAIT_SECONDS, flush_logs
 from .maintenance import Chore, Maintenance
 from .metrics import MeteredEvents, WorkerMetrics
+from .pools import PoolSettings
 from .scheduler import Scheduler
 from .shutdown import Shutdown, StopFlag
 
@@ -53,6 +55,7 @@ class WorkerSettings:
     max_result_bytes: int = MAX_RESULT_BYTES_DEFAULT
     max_json_depth: int = MAX_JSON_DEPTH_DEFAULT
     cancel_grace_seconds: float = 5.0
+    pool: PoolSettings = PoolSettings()  # which pool runs the handlers (--pool)
     priority_aging_seconds: float = 0.0  # 0: off
     # Seconds each terminal status is kept after it finished; a missing or 0 one: forever.
     retain_seconds: Mapping[JobStatus, float] = field(default_factory=dict)
@@ -99,6 +102,7 @@ class Runner:
             self.events,
             wake,
             ResultLimits(settings.max_result_bytes, settings.max_json_depth),
+            settings.pool,
         )
         self.fence = Fence(
             self.executor,
@@ -184,7 +188,9 @@ class Runner:
 
     def run(self) -> int:
         """Serve jobs until stopped; return the process exit code."""
-        self.events.started(self.settings.queues, self.settings.concurrency, os.getpid())
+        self.events.started(
+            self.settings.queues, self.settings.concurrency, os.getpid(), self.settings.pool.kind
+        )
         self.fence.start()
         try:
             self.fetcher.run()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .dialects import Dialect, dialect_for
+from .dialects.base import ConnectionSettings, PollingWaker
 from .engine import configure_engine, engine_options, worker_engine
 from .jobs import JobStore
 from .leases import LeaseStore, ready_since
@@ -28,6 +29,7 @@ __all__ = [
     "OverviewStore",
     "ReadyQueue",
     "ClaimedJob",
+    "ConnectionSettings",
     "Dialect",
     "Failed",
     "JobRecord",
@@ -36,6 +38,7 @@ __all__ = [
     "LeaseStore",
     "NewJob",
     "Outcome",
+    "PollingWaker",
     "Released",
     "Rescued",
     "Succeeded",

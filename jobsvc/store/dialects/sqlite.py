@@ -19,7 +19,15 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-from .base import SINGLE_STATEMENT, WRITE_OPTION, Dialect, Executes, JsonRows, Waker
+from .base import (
+    SINGLE_STATEMENT,
+    WRITE_OPTION,
+    ConnectionSettings,
+    Dialect,
+    Executes,
+    JsonRows,
+    Waker,
+)
 from .jsontext import load_json
 
 logger = logging.getLogger(__name__)
@@ -62,7 +70,9 @@ class SQLiteDialect(Dialect):
         self._writer_lock = threading.Lock()
 
     @staticmethod
-    def engine_options(database_url: str) -> dict[str, Any]:
+    def engine_options(
+        database_url: str, connection: ConnectionSettings | None = None
+    ) -> dict[str, Any]:
         # hide_parameters: an error message would otherwise carry bound values (payloads,
         # results, token hashes) into every log line that prints it. check_same_thread is
         # off because worker threads share the pool.
@@ -149,7 +159,9 @@ class SQLiteDialect(Dialect):
     def notify_cancel(self, transaction: Executes, job_id: int) -> None:
         pass  # no channel: workers check their running jobs for cancellation each second
 
-    def open_waker(self) -> Waker:
+    def open_waker(
+        self, connection: ConnectionSettings | None = None, listen_url: str = ""
+    ) -> Waker:
         return SQLiteWaker(self.engine.url.database or "")
 
     @contextmanager
