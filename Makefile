@@ -13,7 +13,7 @@ $(BIN)/activate:
 
 $(VENV)/.installed: setup.cfg pyproject.toml | $(BIN)/activate
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
 ## run: start the API (waitress) and one worker on the SQLite default; Ctrl-C stops both

@@ -67,6 +67,7 @@ def _create_app(test_config: Mapping[str, Any] | None) -> Flask:
     from . import cli
     from . import config as settings
     from .api import register_api
+    from .dashboard import register_dashboard
     from .extensions import db, migrate
     from .schema import migrations_directory
     from .services import (
@@ -85,7 +86,7 @@ def _create_app(test_config: Mapping[str, Any] | None) -> Flask:
         app.config.update(settings.check(app.config))
     app.config["MAX_CONTENT_LENGTH"] = app.config["JOBSVC_MAX_BODY_BYTES"]
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    configure_logging(app.config["JOBSVC_LOG_LEVEL"])
+    configure_logging(app.config["JOBSVC_LOG_LEVEL"], app.config["JOBSVC_LOG_FORMAT"])
     log_database(app.config, "api")
     app.config.setdefault(
         "SQLALCHEMY_ENGINE_OPTIONS",
@@ -102,13 +103,21 @@ def _create_app(test_config: Mapping[str, Any] | None) -> Flask:
         engine = db.engine
     services = wait_for_database(lambda: build_services(app.config, engine=engine), "api")
     register_api(app, services)
+    register_dashboard(app)
     cli.init_app(app)
     return app
 
 
-def configure_logging(level: str) -> None:
-    """Log to stderr at ``level`` unless the process configured logging already."""
-    if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
+def configure_logging(level: str, log_format: str = "text") -> None:
+    """Log to stderr at ``level`` unless the process configured logging already: readable
+    lines, or with ``log_format="json"`` one JSON object per line (``jobsvc.logjson``)."""
+    if logging.getLogger().handlers:
+        return
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if log_format == "json":
+        from .logjson import JsonFormatter
+
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonFormatter())

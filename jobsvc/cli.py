@@ -1,4 +1,5 @@
-"""``flask --app jobsvc jobs ...``: operator commands (API tokens, pruning)."""
+"""``flask --app jobsvc jobs ...``: operator commands. ``token`` and ``prune`` live here; the job
+verbs (enqueue, show, list, retry, cancel, stats) in ``cli_jobs``; other verbs register below."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
+from . import cli_jobs
 from .api.state import state
 from .cli_queues import queues_cli
 from .errors import DatabaseUnavailable, JobsvcError
@@ -16,10 +18,11 @@ from .store import TokenStore
 from .store.housekeeping import HousekeepingStore
 from .tokens import SCOPES, TOKEN_NAME_PATTERN, format_scopes, hash_token, new_token, parse_scopes
 
-jobs_cli = AppGroup("jobs", help="Operate jobsvc.")
+jobs_cli = AppGroup("jobs", help="Operate jobsvc.", epilog=cli_jobs.EXIT_CODES_HELP)
 token_cli = AppGroup("token", help="Create, list and revoke API tokens.")
 jobs_cli.add_command(token_cli)
 jobs_cli.add_command(queues_cli)
+cli_jobs.register(jobs_cli)  # enqueue, show, list, retry, cancel, stats
 
 
 def _tokens() -> TokenStore:

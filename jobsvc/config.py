@@ -22,6 +22,19 @@ MAX_ATTEMPTS_RANGE = (1, 1000)
 TIMEOUT_RANGE_SECONDS = (0.001, 7 * 24 * 3600.0)
 
 
+SECRET_KEY_MIN_CHARS = 32
+
+
+def _secret_key(value: Any) -> str:
+    text = str(value)
+    if text and len(text) < SECRET_KEY_MIN_CHARS:
+        raise ValueError(
+            f"expected at least {SECRET_KEY_MIN_CHARS} characters (e.g. `python -c "
+            "'import secrets; print(secrets.token_urlsafe(32))'`), or empty for a random key"
+        )
+    return text
+
+
 class ConfigError(ValueError):
     """A setting holds a value jobsvc refuses; the message names it, the value and the range."""
 
@@ -358,6 +371,13 @@ SETTINGS: tuple[Setting, ...] = (
         'queue="(other)".',
     ),
     Setting(
+        "SECRET_KEY",
+        "",
+        _secret_key,
+        "Signs the dashboard's session cookies; give every API process the same one. Unset: a "
+        "random key per process (sessions end on restart and hold on that process only).",
+    ),
+    Setting(
         "PRIORITY_AGING_SECONDS",
         0.0,
         seconds(0.1, 365 * DAY_SECONDS, zero="off"),
@@ -391,8 +411,9 @@ SETTINGS: tuple[Setting, ...] = (
         "LOG_FORMAT",
         "text",
         choice(*LOG_FORMATS),
-        "How the worker writes its log: text (readable lines) or json (one JSON object per "
-        "line, with the event's fields: event, job_id, type, queue, attempt, worker).",
+        "How the API and the worker write their logs: text (readable lines) or json (one JSON "
+        "object per line, with the fields: event, job_id, type, queue, attempt, worker, "
+        "duration; the API's request lines: method, path, status, duration, token).",
     ),
 )
 _BY_KEY = {ENV_PREFIX + setting.name: setting for setting in SETTINGS}

@@ -28,6 +28,7 @@ from .store import (
     ConnectionSettings,
     JobStore,
     LeaseStore,
+    OverviewStore,
     QueueStore,
     TokenStore,
     Waker,
@@ -62,6 +63,7 @@ class Services:
     leases: LeaseStore
     tokens: TokenStore
     queues: QueueStore
+    overview: OverviewStore  # read-only summaries: the dashboard's and the metrics'
     registry: HandlerRegistry
     # None means "any type": without JOBSVC_HANDLERS the API cannot know which types exist.
     job_types: frozenset[str] | None
@@ -155,6 +157,7 @@ def build_services(
         leases=LeaseStore(engine, retry_policy(config)),
         tokens=TokenStore(engine),
         queues=QueueStore(engine),
+        overview=OverviewStore(engine),
         registry=registry,
         job_types=job_types,
         clock=clock,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Integer
+from sqlalchemy import BigInteger, DateTime, Integer
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
@@ -53,6 +53,19 @@ class db_now_plus(FunctionElement[datetime]):
 
     type = UTCDateTime()
     inherit_cache = True
+
+
+class epoch_minute(FunctionElement[int]):
+    """The whole minutes since the epoch of a stored timestamp (a column), for bucketing."""
+
+    type = BigInteger()
+    inherit_cache = True
+
+
+@compiles(epoch_minute)
+def _epoch_minute(element: epoch_minute, compiler: Any, **kw: Any) -> str:
+    (timestamp,) = element.clauses
+    return str(_kind(compiler.dialect).epoch_minute_sql(compiler.process(timestamp, **kw)))
 
 
 @compiles(db_now)

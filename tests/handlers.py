@@ -177,3 +177,14 @@ def wait_for_file(payload: dict[str, Any], ctx: JobContext) -> None:
     while not os.path.exists(payload["path"]) and time.monotonic() < deadline:
         time.sleep(WORK_STEP_SECONDS)
     _log("end", ctx)
+
+
+@handler("test.fails_until_fixed")
+def fails_until_fixed(payload: dict[str, Any], ctx: JobContext) -> dict[str, str]:
+    """Fails while the file ``payload["fixed"]`` is missing: a bug fixed, then the job retried."""
+    _log("start", ctx)
+    if not os.path.exists(payload["fixed"]):
+        _log("end", ctx, failed=True)
+        raise RuntimeError("the report service is down (fix it, then retry)")
+    _log("end", ctx)
+    return {"report": "sent"}

@@ -52,6 +52,7 @@ TABLE = {
     "RETAIN_CANCELLED_SECONDS": ("86400", 86400.0, "1e12", "0 (keep forever) or from 1 to"),
     "LOG_LEVEL": ("debug", "DEBUG", "LOUD", "DEBUG, INFO, WARNING, ERROR, CRITICAL"),
     "LOG_FORMAT": ("JSON", "json", "xml", "text, json"),
+    "SECRET_KEY": ("k" * 40, "k" * 40, "short", "at least 32 characters"),
 }
 ROWS = [(name, *row) for name, row in TABLE.items()]
 

@@ -22,8 +22,9 @@ from jobsvc.schema import require_current
 from jobsvc.services import Services, build_services, log_database, wait_for_database
 
 from .logs import batch_stream_handlers
+from .metrics import WorkerMetrics
 from .pools import POOLS, PoolSettings
-from .runner import Runner, WorkerSettings
+from .runner import Runner, WorkerSettings, new_worker_id
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +91,18 @@ def _parser() -> argparse.ArgumentParser:
         "--burst",
         action="store_true",
         help="exit once nothing is ready instead of waiting for more jobs",
+    )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve this worker's Prometheus metrics on this port (default: none)",
+    )
+    parser.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        help="address the metrics port listens on; 0.0.0.0 for a Prometheus on another host "
+        "(default: 127.0.0.1)",
     )
     parser.add_argument(
         "--handlers",
@@ -208,11 +221,17 @@ def load_config(overrides: Mapping[str, Any]) -> dict[str, Any]:
 def build_runner(services: Services, args: argparse.Namespace) -> Runner:
     """Build a runner on ``services``: their lease store, a waker and the handler registry."""
     require_current(services.engine)
+    worker_id = new_worker_id()
+    metrics = None
+    if getattr(args, "metrics_port", None) is not None:
+        metrics = WorkerMetrics(worker_id)  # served by main() once the worker is built
     return Runner(
         services.leases,
         services.open_waker(),
         services.registry,
         settings_from(services.config, args),
+        worker_id=worker_id,
+        metrics=metrics,
         schedules=services.schedules,
         housekeeping=services.housekeeping,
     )
@@ -235,6 +254,12 @@ def _build(config: Mapping[str, Any], args: argparse.Namespace) -> tuple[Service
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a worker until SIGTERM/SIGINT (or, with --burst, until nothing is ready)."""
     args = _parser().parse_args(argv)
+    if args.metrics_port is not None and not 0 < args.metrics_port < 65536:
+        print(
+            f"worker: --metrics-port={args.metrics_port} is refused: expected 1 to 65535",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG_ERROR
     try:
         check_flags(args)
     except ValueError as exc:
@@ -271,5 +296,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             "no handler modules configured (JOBSVC_HANDLERS or --handlers): "
             "every job this worker claims will fail as an unknown type"
         )
+    if runner.metrics is not None:
+        try:
+            runner.metrics.serve(args.metrics_port, args.metrics_host)
+        except OSError as exc:
+            print(
+                f"worker: cannot serve metrics on port {args.metrics_port}: {exc}", file=sys.stderr
+            )
+            return EXIT_CONFIG_ERROR
+        logger.info("metrics on http://%s:%d/metrics", args.metrics_host, args.metrics_port)
     runner.install_signal_handlers()
     return runner.run()

@@ -118,6 +118,9 @@ class Events:
             error=failure.message,
         )
 
+    def heartbeat(self) -> None:
+        """The worker renewed its leases (it does so when idle too); metrics note the time."""
+
     def lease_lost(self, job: ClaimedJob) -> None:
         """A heartbeat found ``job``'s lease gone (cancelled or rescued): its handler stops."""
         self._job(logging.WARNING, "lease_lost", LEASE_LOST, job)

@@ -2,36 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from collections import deque
-from typing import Any, TextIO
+from typing import TextIO
 
 from jobsvc.config import LOG_FORMATS
+from jobsvc.logjson import EVENT_FIELDS, JsonFormatter
+
+__all__ = ["EVENT_FIELDS", "BatchedStreamHandler", "JsonFormatter", "SecondCachedFormatter"]
 
 FLUSH_INTERVAL_SECONDS = 0.1  # the longest an INFO line waits in memory while jobs flow
 FLUSH_LINES_MAX = 500  # lines held before a write, whatever the time
 BUFFER_LINES_MAX = 20_000  # lines held while the sink blocks; past it they are dropped
 FLUSH_WAIT_SECONDS = 1.0  # the longest a flush waits for a sink that blocks
 DROPPED_MESSAGE = "logging: %d lines dropped while the log output was blocked or broken"
-# The record attributes a JSON line carries when the record has them (worker.events sets them).
-EVENT_FIELDS = (
-    "event",
-    "job_id",
-    "type",
-    "queue",
-    "attempt",
-    "worker",
-    "duration",
-    "error_type",
-    "error",
-    "status",
-    "queues",
-    "concurrency",
-    "pid",
-)
 
 
 class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -154,37 +140,6 @@ class SecondCachedFormatter(logging.Formatter):
             cached = (second, time.strftime(self.default_time_format, self.converter(second)))
             self._second = cached  # one assignment: threads see the old pair or the new one
         return self.default_msec_format % (cached[1], record.msecs)
-
-
-class JsonFormatter(logging.Formatter):
-    """Renders each record as one JSON object: its event fields, ``level``, ``time``, ``message``.
-
-    ``time`` is UTC ISO-8601 with milliseconds; like ``SecondCachedFormatter`` it renders the
-    date and time once per second.
-    """
-
-    _second: tuple[int, str] | None = None
-
-    def format(self, record: logging.LogRecord) -> str:
-        # An event's fields are its args (see worker.events.EventRecord); others' are extras.
-        args = record.args
-        fields = args if type(args) is dict and "event" in args else record.__dict__
-        line: dict[str, Any] = {name: fields[name] for name in EVENT_FIELDS if name in fields}
-        line["level"] = record.levelname
-        line["time"] = self._utc_time(record)
-        line["logger"] = record.name
-        line["message"] = record.getMessage()
-        if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str)
-
-    def _utc_time(self, record: logging.LogRecord) -> str:
-        second = int(record.created)
-        cached = self._second
-        if cached is None or cached[0] != second:
-            cached = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
-            self._second = cached  # one assignment: threads see the old pair or the new one
-        return f"{cached[1]}.{int(record.msecs):03d}Z"
 
 
 def _cached_time(formatter: logging.Formatter | None) -> logging.Formatter | None:

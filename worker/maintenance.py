@@ -125,6 +125,7 @@ class Maintenance:
         ]
         sent = time.monotonic()
         lost = self._store.heartbeat([e.job.lease for e in executions], self._lease_seconds)
+        self._events.heartbeat()
         self._fence.renewed((e.job.id for e in executions if e.job.id not in lost), sent)
         lost_executions = [e for e in executions if e.job.id in lost]
         cancelled = self._check_cancels(lost_executions)

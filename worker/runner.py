@@ -32,6 +32,7 @@ from .fetcher import FetchLoop
 from .housekeeping import PriorityAging, Retention
 from .logs import FLUSH_WAIT_SECONDS, flush_logs
 from .maintenance import Chore, Maintenance
+from .metrics import MeteredEvents, WorkerMetrics
 from .pools import PoolSettings
 from .scheduler import Scheduler
 from .shutdown import Shutdown, StopFlag
@@ -80,11 +81,16 @@ class Runner:
         *,
         schedules: ScheduleStore | None = None,
         housekeeping: HousekeepingStore | None = None,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self.settings = settings
         self.worker_id = worker_id or new_worker_id()
         self.waker = waker
-        self.events = Events(self.worker_id)
+        self.metrics = metrics
+        # With metrics, every event is also counted; without, the events cost what they did.
+        self.events = (
+            Events(self.worker_id) if metrics is None else MeteredEvents(self.worker_id, metrics)
+        )
         wake, stop = threading.Event(), StopFlag()  # something to look at; no new claims
         self._stop = stop
         self.completer = Completer(store, self.events)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from ..services import Services
-from . import auth, health, jobs, metrics, openapi, queues
+from . import auth, health, jobs, metrics, openapi, queues, requestlog
 from . import schedules as schedules_api
 from .endpoints import scopes
 from .limits import ReadyCap
@@ -43,6 +43,7 @@ def build_state(services: Services) -> ApiState:
         token_presence=TokenPresence(services.tokens, clock=services.clock),
         create_schema=CreateJobSchema(known_types=services.job_types),
         openapi=openapi.build_spec(config["JOBSVC_MAX_BATCH_JOBS"], services.job_types),
+        enqueued=metrics.EnqueueCounter(config["JOBSVC_METRICS_MAX_QUEUES"]),
     )
 
 
@@ -50,6 +51,7 @@ def register_api(app: Flask, services: Services) -> None:
     """Register every blueprint, the access check and the error mapping on ``app``."""
     app.url_map.converters["jobid"] = JobIdConverter
     register_error_handlers(app)
+    requestlog.register(app)  # first: refused requests are logged too
     app.before_request(auth.authorize)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)

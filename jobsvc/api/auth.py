@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..errors import DatabaseUnavailable, Forbidden, RateLimited, Unauthorized
 from ..store import TokenRecord, TokenStore
 from ..tokens import SCOPE_ADMIN, grants, hash_token
-from .endpoints import OPEN_TO_ALL
+from .endpoints import BROWSER_BLUEPRINTS, OPEN_TO_ALL
 from .presence import TOKENS_EXIST_CACHE_SECONDS
 from .state import state
 
@@ -68,6 +68,8 @@ def is_loopback(address: str | None) -> bool:
 
 def authorize() -> None:
     """Let the request through, or raise 401/403/429 saying why not."""
+    if request.blueprint in BROWSER_BLUEPRINTS:
+        return  # the dashboard checks its session itself (jobsvc.dashboard.access)
     api = state()
     # Endpoints not declared with @endpoint need admin: a new view is closed until someone
     # decides its scope.
@@ -113,7 +115,7 @@ def _authenticate(tokens: TokenStore, header: str) -> TokenRecord:
         # Name the client, never the token: a mistyped token is often one character off a real one.
         logger.info("rejected an unknown or revoked API token from %s", request.remote_addr)
         raise _invalid("the API token is unknown or revoked")
-    logger.debug("%s %s by token %r", request.method, request.path, record.name)
+    g.token_name = record.name  # for the request's log line (requestlog)
     return record
 
 

@@ -25,6 +25,9 @@ DOCUMENT_ORDER = (
     "metrics",
     "openapi",
 )
+# Pages for people with a browser, not API endpoints: they decide access themselves (a session
+# cookie, see jobsvc.dashboard.access) and are not part of the OpenAPI document.
+BROWSER_BLUEPRINTS = frozenset({"dashboard", "apidocs"})
 
 View = TypeVar("View", bound=Callable[..., Any])
 BodySchema = Any  # a marshmallow Schema class, a JSON Schema dict, or a function of max_batch

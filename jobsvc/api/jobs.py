@@ -104,7 +104,9 @@ def _new_job(fields: dict[str, Any]) -> NewJob:
     return new_job(fields, state().services.config)
 
 
-def _load_job(item: Any) -> NewJob:
+def load_job(item: Any) -> NewJob:
+    """Return the job ``item`` (a decoded request body) asks for, validated as the API does:
+    schema, known types, payload size, defaults. ``flask jobs enqueue`` calls it too."""
     api = state()
     fields = quick_load(item, api.services.job_types)
     return _new_job(fields if fields is not None else _load(api.create_schema, item))
@@ -137,12 +139,14 @@ def _body() -> Any:
 def create_job() -> Response:
     """Enqueue one job."""
     body = _body()
-    new_job = _load_job(body)
+    new_job = load_job(body)
     claim = header_claim(request.headers, body)
-    state().ready_cap.admit([new_job])
+    api = state()
+    api.ready_cap.admit([new_job])
     if claim is not None or new_job.unique_key is not None:
         return _created_checked(new_job, claim)
     (job_id,) = _store().enqueue([new_job])
+    api.enqueued.count((new_job,))
     # CreatedSchema's shape and get_job's URL, written directly: jsonify and url_for were a
     # fifth of the request's own cost. job_id is an int, so the JSON needs no escaping.
     body = f'{{"id":{job_id},"status":"{JobStatus.PENDING.value}"}}\n'
@@ -156,6 +160,8 @@ def _created_checked(new_job: NewJob, claim: IdempotencyClaim | None) -> Respons
     (enqueued,) = _store().enqueue_checked(
         [new_job], [claim], keys_kept_seconds=_keys_kept_seconds()
     )
+    if enqueued.created:
+        state().enqueued.count((new_job,))
     response = jsonify(_created_body(enqueued))
     response.status_code = 201 if enqueued.created else 200
     response.headers["Location"] = f"{request.script_root}{bp.url_prefix}/{enqueued.id}"
@@ -219,7 +225,7 @@ def create_jobs() -> tuple[Response, int]:
     for index, item in enumerate(items):
         try:
             item, claim = _batch_claim(item, index, keys_at)
-            new_jobs.append(_load_job(item))
+            new_jobs.append(load_job(item))
             claims.append(claim)
         except ValidationFailed as exc:
             errors[str(index)] = exc.errors
@@ -229,8 +235,10 @@ def create_jobs() -> tuple[Response, int]:
     if keys_at or any(job.unique_key is not None for job in new_jobs):
         checked = _store().enqueue_checked(new_jobs, claims, keys_kept_seconds=_keys_kept_seconds())
         created = any(enqueued.created for enqueued in checked)
+        state().enqueued.count([j for j, e in zip(new_jobs, checked, strict=True) if e.created])
         return jsonify({"jobs": [_created_body(e) for e in checked]}), 201 if created else 200
     ids = _store().enqueue(new_jobs)
+    state().enqueued.count(new_jobs)
     # CreatedSchema's shape, built directly: dumping it per job cost a tenth of the request.
     status = JobStatus.PENDING.value
     return jsonify({"jobs": [{"id": job_id, "status": status} for job_id in ids]}), 201

@@ -43,6 +43,30 @@ BODY_ERRORS = {
 }
 
 
+# The headers a problem answer carries, by status (jobsvc.api.problems sets them).
+PROBLEM_HEADERS = {
+    "401": {
+        "WWW-Authenticate": {
+            "schema": {"type": "string"},
+            "description": 'How to authenticate: `Bearer` (with `error="invalid_token"` when the '
+            "token sent was refused).",
+        }
+    },
+    "429": {
+        "Retry-After": {
+            "schema": {"type": "integer", "minimum": 1},
+            "description": "Seconds to wait before this token's next request is served.",
+        }
+    },
+    "503": {
+        "Retry-After": {
+            "schema": {"type": "integer", "minimum": 1},
+            "description": "Seconds to wait before trying again.",
+        }
+    },
+}
+
+
 class ProblemSchema(Schema):
     """An RFC 9457 problem: every error the API answers."""
 
@@ -135,6 +159,7 @@ def build_spec(max_batch: int, job_types: frozenset[str] | None) -> dict[str, An
             {
                 "description": description,
                 "content": {PROBLEM_MIMETYPE: {"schema": "Problem"}},
+                **({"headers": PROBLEM_HEADERS[code]} if code in PROBLEM_HEADERS else {}),
             },
         )
     for path, (parameters, operations) in _paths(in_document_order(), max_batch).items():

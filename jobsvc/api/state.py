@@ -33,6 +33,7 @@ class ApiState:
     # than validating the job. Loading does not mutate it, so threads may share it.
     create_schema: CreateJobSchema
     openapi: dict[str, Any]
+    enqueued: Any  # metrics.EnqueueCounter: the jobs this process stored, by queue and type
 
 
 def state() -> ApiState:

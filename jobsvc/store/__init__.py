@@ -7,8 +7,9 @@ from .dialects.base import ConnectionSettings, PollingWaker
 from .engine import configure_engine, engine_options, worker_engine
 from .idempotency import IdempotencyClaim
 from .jobs import JobStore
-from .leases import ClaimedJobs, LeaseStore
+from .leases import ClaimedJobs, LeaseStore, ready_since
 from .notify import Waker, open_waker
+from .overview import BusyWorker, FinishedMinute, OverviewStore, ReadyQueue
 from .queues import KEEP, QueueLimits, QueueStats, QueueStore, RateLimit
 from .records import (
     ClaimedJob,
@@ -31,6 +32,10 @@ __all__ = [
     "BULK_BATCH_MAX",
     "BulkResult",
     "JobSelection",
+    "BusyWorker",
+    "FinishedMinute",
+    "OverviewStore",
+    "ReadyQueue",
     "ClaimedJob",
     "ClaimedJobs",
     "QueueLimits",
@@ -57,6 +62,7 @@ __all__ = [
     "dialect_for",
     "engine_options",
     "open_waker",
+    "ready_since",
     "worker_engine",
     "TokenNameTaken",
     "TokenRecord",

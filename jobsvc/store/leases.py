@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from operator import itemgetter
 from typing import Any
 
@@ -122,6 +122,14 @@ _JOB_FIELDS = 7  # the returned columns that are ClaimedJob's fields, in order
 _PAYLOAD = 3
 _PRIORITY = itemgetter(7)
 _AGE = itemgetter(8, 0)  # run_at, id
+
+
+def ready_since(job: ClaimedJob) -> float | None:
+    """Return when ``job`` became ready (its run_at) in epoch seconds, if the claim said."""
+    raw = job.run_at
+    if raw is None:
+        return None
+    return raw.timestamp() if isinstance(raw, datetime) else float(raw)
 
 
 def _lost_successes(succeeded: Sequence[Succeeded], kept: set[int]) -> list[int]:
@@ -292,6 +300,7 @@ class LeaseStore:
                 decode(row[_PAYLOAD]),
                 *row[_PAYLOAD + 1 : _JOB_FIELDS],
                 lease_token=token,
+                run_at=row[_JOB_FIELDS + 1],
             )
             for row in rows
         )

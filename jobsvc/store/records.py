@@ -106,6 +106,9 @@ class ClaimedJob:
     max_attempts: int
     timeout_seconds: float | None
     lease_token: str
+    # Since when the job was ready (its run_at), as the database returned it (a datetime, or
+    # epoch seconds on SQLite); ``ready_since`` reads it. Only the worker's metrics look at it.
+    run_at: Any = field(default=None, compare=False, repr=False)
 
     @property
     def lease(self) -> Lease:

@@ -246,3 +246,8 @@ class Dialect(ABC):
     @abstractmethod
     def timestamp_type() -> TypeEngine[Any]:
         """Return the column type that stores an aware UTC datetime."""
+
+    @staticmethod
+    @abstractmethod
+    def epoch_minute_sql(timestamp_sql: str) -> str:
+        """Return SQL for the whole minutes since the epoch of a stored timestamp (floored)."""

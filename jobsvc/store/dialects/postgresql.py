@@ -218,6 +218,10 @@ class PostgreSQLDialect(Dialect):
     def timestamp_type() -> TypeEngine[Any]:
         return UTCTimestamptz()
 
+    @staticmethod
+    def epoch_minute_sql(timestamp_sql: str) -> str:
+        return f"CAST(floor(extract(epoch FROM {timestamp_sql}) / 60) AS BIGINT)"
+
 
 def connect_args(database_url: str, connection: ConnectionSettings) -> dict[str, Any]:
     """Return psycopg's connect arguments: who connects, keepalives, the session's limits.

@@ -203,6 +203,11 @@ class SQLiteDialect(Dialect):
     def timestamp_type() -> TypeEngine[Any]:
         return EpochSeconds()
 
+    @staticmethod
+    def epoch_minute_sql(timestamp_sql: str) -> str:
+        # Epoch seconds are positive, so truncating is flooring (SQLite's floor() is optional).
+        return f"CAST({timestamp_sql} / 60 AS INTEGER)"
+
 
 def _create_privately(dialect: Any, connection_record: Any, cargs: Any, cparams: Any) -> None:
     # Before sqlite3 opens the file: a new database and its folder are made readable by their
