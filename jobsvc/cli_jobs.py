@@ -215,6 +215,7 @@ def list_jobs(
     except ValidationError as exc:  # what GET /jobs answers 422 for
         raise JobsvcCliError(ValidationFailed(exc.normalized_messages())) from None
     with domain_errors():
+        query.pop("shown", None)  # GET /jobs's fields=: these show every field
         records = state().services.jobs.list(**query)
     next_before = records[-1].id if len(records) == query["limit"] else None
     if as_json:

@@ -257,6 +257,7 @@ def jobs() -> tuple[str, int] | str:
         return render_template(
             "dashboard/jobs.html", jobs=[], filters=filters, errors=errors, next_url=None
         ), 422
+    query.pop("shown", None)  # GET /jobs's fields=: these show every field
     records = state().services.jobs.list(**query)
     next_url = None
     if len(records) == query["limit"]:
