@@ -17,12 +17,14 @@ from typing import Any, Literal
 from .models import QUEUE_NAME_MAX
 from .registry import TYPE_NAME_PATTERN
 
-JsonKind = Literal["string", "object", "integer", "number", "date-time"]
+JsonKind = Literal["string", "object", "integer", "number", "date-time", "id-list"]
 
 QUEUE_NAME_PATTERN = re.compile(rf"^[A-Za-z0-9_.:-]{{1,{QUEUE_NAME_MAX}}}$")
 PRIORITY_RANGE = (-1_000_000, 1_000_000)
 MAX_ATTEMPTS_RANGE = (1, 1000)
 TIMEOUT_RANGE_SECONDS = (0.001, 7 * 24 * 3600.0)
+JOB_ID_RANGE = (1, 2**63 - 1)
+DEPENDS_ON_MAX = 100  # parents one job may wait for
 RUN_AT_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 RUN_AT_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 # For the OpenAPI document: JSON Schema cannot bound a date-time, but it can bound its year.
@@ -72,6 +74,8 @@ class JobField:
     openapi_pattern: str | None = None  # published where ``pattern`` cannot say it (dates)
     encode: Callable[[Any], Any] = _same
     encoded_attribute: str | None = None
+    column: bool = True
+    max_items: int | None = None
 
     @property
     def required(self) -> bool:
@@ -136,10 +140,32 @@ ENQUEUE_FIELDS: tuple[JobField, ...] = (
         store_optional=True,
         bounds=TIMEOUT_RANGE_SECONDS,
     ),
+    JobField(
+        "depends_on",
+        "id-list",
+        tuple[int, ...] | None,
+        default=tuple,
+        store_optional=True,
+        bounds=JOB_ID_RANGE,
+        max_items=DEPENDS_ON_MAX,
+        description=(
+            f"Ids of up to {DEPENDS_ON_MAX} stored jobs that must end DONE before this one runs "
+            "(duplicates collapse). Unknown ids, or a parent already FAILED or CANCELLED, are "
+            "422; a parent that later ends FAILED or CANCELLED cancels this job."
+        ),
+        column=False,
+    ),
 )
 ENQUEUE_FIELD_NAMES = tuple(field.name for field in ENQUEUE_FIELDS)
+# The fields the insert's JSON batch carries into the jobs row, in order.
+COLUMN_FIELDS = tuple(field for field in ENQUEUE_FIELDS if field.column)
 
 
 def batch_row(job: Any) -> dict[str, Any]:
-    """Return one job of the insert's JSON batch: every field by name, encoded."""
-    return {field.name: field.batch_value(job) for field in ENQUEUE_FIELDS}
+    """Return one job of the insert's JSON batch: every column field by name, encoded."""
+    return {field.name: field.batch_value(job) for field in COLUMN_FIELDS}
+
+
+def unique_ids(ids: Any) -> tuple[int, ...]:
+    """Return ``ids`` without repeats, in their first order (``depends_on`` collapses them)."""
+    return tuple(dict.fromkeys(ids))

@@ -6,7 +6,19 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Enum, Index, Integer, String, Text, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    false,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .timestamps import UTCDateTime, db_now
@@ -22,6 +34,9 @@ def partial(predicate: str) -> dict[str, Any]:
 
 QUEUE_NAME_MAX = 64  # characters
 TYPE_NAME_MAX = 128  # characters
+# A job is ready (claimable once run_at passes) when PENDING and waiting for no parent; the
+# claim's WHERE repeats this predicate literally, so the planner reads the partial indexes.
+READY_PREDICATE = "status = 'PENDING' AND waiting_count = 0"
 
 
 class JobStatus(enum.StrEnum):
@@ -70,6 +85,12 @@ class Job(Base):
     lease_token: Mapped[str | None] = mapped_column(String(32), nullable=True)
     locked_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # How many of its parents (depends_on) are not DONE yet; while above 0 a PENDING job stays
+    # out of the ready indexes, so jobs without parents pay nothing for dependencies.
+    waiting_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    # Set (under the parent's row lock) when a child names this job in depends_on: only such
+    # jobs take the completion's dependency steps.
+    has_dependents: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
     __table_args__ = (
         # The claim reads only this index: finished rows never enter it, so they cost the claim
@@ -80,7 +101,7 @@ class Job(Base):
             text("priority DESC"),
             "run_at",
             "id",
-            **partial("status = 'PENDING'"),
+            **partial(READY_PREDICATE),
         ),
         # The same order for workers that serve every queue (no queue filter to lead with).
         Index(
@@ -88,7 +109,7 @@ class Job(Base):
             text("priority DESC"),
             "run_at",
             "id",
-            **partial("status = 'PENDING'"),
+            **partial(READY_PREDICATE),
         ),
         # The rescuer looks for expired leases among running jobs only.
         Index(
@@ -97,6 +118,24 @@ class Job(Base):
             **partial("status = 'RUNNING'"),
         ),
         Index("ix_jobs_status_id", "status", "id"),
+    )
+
+
+class JobDependency(Base):
+    """One edge of ``depends_on``: ``child_id`` runs only once ``parent_id`` is DONE."""
+
+    __tablename__ = "job_dependencies"
+
+    child_id: Mapped[int] = mapped_column(
+        JobId, ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    parent_id: Mapped[int] = mapped_column(
+        JobId, ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+
+    __table_args__ = (
+        # A finished parent finds its children by this index.
+        Index("ix_job_dependencies_parent", "parent_id"),
     )
 
 

@@ -83,11 +83,21 @@ def test_the_served_document_is_the_one_fuzzed_below(token_app):
 schema = schemathesis.openapi.from_dict(DOCUMENT)
 
 
+def _without_parents(body: object) -> None:
+    # Ids the generator draws for depends_on name no stored job: a 422 the document cannot
+    # rule out (tests/test_api_dependencies.py covers it). Every other field is still fuzzed.
+    items = body.get("jobs") if isinstance(body, dict) and "jobs" in body else [body]
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict):
+            item.pop("depends_on", None)
+
+
 @schema.parametrize()
 @settings(
     max_examples=SCHEMATHESIS_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck)
 )
 def test_api_keeps_to_its_openapi_document(case, token_app):
     app, token = token_app
+    _without_parents(case.body)
     case.operation.schema.app = app  # send requests to this test's app, in-process (WSGI)
     case.call_and_validate(headers=bearer(token), app=app)

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from marshmallow import Schema, ValidationError
 
-from ..errors import JobNotFound, ValidationFailed
+from ..errors import JobNotFound, ParentsRefused, ValidationFailed
 from ..models import JobStatus
 from ..store import JobStore, NewJob
 from ..tokens import SCOPE_ADMIN, SCOPE_ENQUEUE, SCOPE_READ
@@ -128,7 +128,10 @@ def create_job() -> Response:
     """Enqueue one job."""
     new_job = _load_job(_body())
     state().ready_cap.admit([new_job])
-    (job_id,) = _store().enqueue([new_job])
+    try:
+        (job_id,) = _store().enqueue([new_job])
+    except ParentsRefused as exc:
+        raise ValidationFailed({"depends_on": exc.by_item[0]}) from None
     # CreatedSchema's shape and get_job's URL, written directly: jsonify and url_for were a
     # fifth of the request's own cost. job_id is an int, so the JSON needs no escaping.
     body = f'{{"id":{job_id},"status":"{JobStatus.PENDING.value}"}}\n'
@@ -172,7 +175,10 @@ def create_jobs() -> tuple[Response, int]:
     if errors:
         raise ValidationFailed({"jobs": errors})
     state().ready_cap.admit(new_jobs)
-    ids = _store().enqueue(new_jobs)
+    try:
+        ids = _store().enqueue(new_jobs)
+    except ParentsRefused as exc:
+        raise ValidationFailed({"jobs": exc.errors}) from None
     # CreatedSchema's shape, built directly: dumping it per job cost a tenth of the request.
     status = JobStatus.PENDING.value
     return jsonify({"jobs": [{"id": job_id, "status": status} for job_id in ids]}), 201

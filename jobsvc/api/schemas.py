@@ -11,6 +11,7 @@ from ..models import QUEUE_NAME_MAX, JobStatus
 from ..registry import TYPE_NAME_PATTERN
 from .fields import (
     BoundedDateTime,
+    IdList,
     JSONObject,
     QueryInteger,
     StrictInteger,
@@ -45,6 +46,8 @@ def _marshmallow_field(field: JobField) -> fields.Field:
     if field.kind == "date-time":
         earliest, latest = field.bounds
         return BoundedDateTime(earliest=earliest, latest=latest, **presence)
+    if field.kind == "id-list":
+        return IdList(bounds=field.bounds, max_items=field.max_items, **presence)
     raise ValueError(f"no marshmallow field for JSON kind {field.kind!r}")
 
 
@@ -103,6 +106,13 @@ class JobSchema(Schema):
     updated_at = fields.AwareDateTime(format="iso")
     locked_by = fields.String(allow_none=True)
     lease_expires_at = fields.AwareDateTime(format="iso", allow_none=True)
+    waiting_on = fields.List(
+        fields.Integer(),
+        metadata={
+            "description": "Ids of the jobs in its depends_on that are not DONE yet; while any "
+            "is listed, a PENDING job is not claimed."
+        },
+    )
 
 
 class JobDetailSchema(JobSchema):
