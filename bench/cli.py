@@ -14,7 +14,16 @@ from pathlib import Path
 from .databases import bench_database
 from .report import Report
 from .sizes import FULL, SMALL, Sizes
-from .workloads import Run, w0_ceiling, w1_enqueue, w2_drain, w3_latency, w4_backlog
+from .workloads import (
+    Run,
+    pools,
+    w0_ceiling,
+    w1_enqueue,
+    w2_drain,
+    w3_latency,
+    w4_backlog,
+    w7_retention,
+)
 
 WORKLOADS: dict[str, Callable[[Run], None]] = {
     "W0": w0_ceiling.run,
@@ -22,6 +31,10 @@ WORKLOADS: dict[str, Callable[[Run], None]] = {
     "W2": w2_drain.run,
     "W3": w3_latency.run,
     "W4": w4_backlog.run,
+    "W5": pools.run_w5,
+    "W6": pools.run_w6,
+    "W2P": pools.run_w2p,
+    "W7": w7_retention.run,
 }
 BACKENDS = ("sqlite", "postgresql")
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -43,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--only",
         default=",".join(WORKLOADS),
-        help="comma-separated workloads to run (default: W0,W1,W2,W3,W4)",
+        help=f"comma-separated workloads to run (default: {','.join(WORKLOADS)})",
     )
     parser.add_argument(
         "--postgres-url",

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine, make_url
 from jobsvc import create_app
 from jobsvc.extensions import db
 
-HANDLER_MODULES = ("bench.handlers",)
+HANDLER_MODULES = ("bench.handlers", "bench.async_handlers")
 
 
 @dataclass

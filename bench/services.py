@@ -135,11 +135,10 @@ class Services:
                 time.sleep(0.05)
         raise RuntimeError("the API did not start")
 
-    def start_worker(self, concurrency: int) -> subprocess.Popen[bytes]:
-        """Start ``python -m worker`` on the default queue."""
-        return self._spawn(
-            [sys.executable, "-m", "worker", "--concurrency", str(concurrency)], "worker"
-        )
+    def start_worker(self, concurrency: int | None, *flags: str) -> subprocess.Popen[bytes]:
+        """Start ``python -m worker`` on the default queue (``concurrency`` None: its default)."""
+        given = [] if concurrency is None else ["--concurrency", str(concurrency)]
+        return self._spawn([sys.executable, "-m", "worker", *given, *flags], "worker")
 
     def wait_started(self, worker: subprocess.Popen[bytes]) -> None:
         """Return once ``worker`` logged that its loop started."""

@@ -25,6 +25,18 @@ class Sizes:
     w4_single_claims: int
     w4_batches: int
     w2_workers: tuple[int, ...] = (1, 2)  # worker processes per W2 configuration
+    w5_jobs: int = 10_000  # jobs that each await 100 ms
+    w6_jobs: int = 2000  # jobs of about 20 ms of pure-Python CPU each
+    # W2P: no-op drains per pool; None is the pool's default --concurrency.
+    w2p_concurrency: tuple[tuple[str, tuple[int | None, ...]], ...] = (
+        ("threads", (None, 64)),
+        ("processes", (None, 4)),
+        ("asyncio", (None, 256)),
+    )
+    w2p_jobs: int = 10_000
+    w7_ready: int = 20_000  # jobs drained per round
+    w7_finished: tuple[int, ...] = (300_000, 1_000_000)  # finished rows; the last with pruning
+    w7_rounds: int = 5
 
 
 FULL = Sizes(
@@ -61,4 +73,11 @@ SMALL = Sizes(
     w4_finished=5000,
     w4_single_claims=50,
     w4_batches=3,
+    w5_jobs=500,
+    w6_jobs=40,
+    w2p_concurrency=(("threads", (None,)), ("processes", (None,)), ("asyncio", (None,))),
+    w2p_jobs=500,
+    w7_ready=1000,
+    w7_finished=(3000, 10_000),
+    w7_rounds=2,
 )

@@ -48,7 +48,13 @@ def _create_app(test_config: Mapping[str, Any] | None) -> Flask:
     from .api import register_api
     from .extensions import db, migrate
     from .schema import migrations_directory
-    from .services import build_services, log_database, wait_for_database
+    from .services import (
+        API_NAME,
+        build_services,
+        connection_settings,
+        log_database,
+        wait_for_database,
+    )
     from .store import engine_options
 
     app = Flask(__name__, instance_path=settings.instance_path(), instance_relative_config=True)
@@ -63,7 +69,9 @@ def _create_app(test_config: Mapping[str, Any] | None) -> Flask:
     app.config.setdefault(
         "SQLALCHEMY_ENGINE_OPTIONS",
         engine_options(
-            app.config["SQLALCHEMY_DATABASE_URI"], app.config["JOBSVC_POOL_TIMEOUT_SECONDS"]
+            app.config["SQLALCHEMY_DATABASE_URI"],
+            app.config["JOBSVC_POOL_TIMEOUT_SECONDS"],
+            connection_settings(app.config, API_NAME),
         ),
     )
     # Flask-SQLAlchemy makes the engine, so `flask db` (Flask-Migrate) and the API share it.

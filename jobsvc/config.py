@@ -52,6 +52,11 @@ def _number(value: Any) -> float:
     return number
 
 
+def _plain(number: float) -> str:
+    # Whole numbers in full (31536000, not 3.1536e+07): a person reads the range from them.
+    return str(int(number)) if number == int(number) else f"{number:g}"
+
+
 def seconds(
     low: float,
     high: float,
@@ -62,7 +67,7 @@ def seconds(
 ) -> Parse:
     """Return a parser of a finite number (seconds unless ``unit`` says) within ``[low, high]``;
     ``zero`` names what 0 means."""
-    shown = f"{'above' if low_open else 'from'} {low:g} to {high:g} {unit}"
+    shown = f"{'above' if low_open else 'from'} {_plain(low)} to {_plain(high)} {unit}"
     accepted = f"0 ({zero}) or {shown}" if zero else shown
 
     def parse(value: Any) -> float:
@@ -132,6 +137,13 @@ def _absolute_path(value: Any) -> str:
     if path and not os.path.isabs(os.path.expanduser(path)):
         raise ValueError("expected an absolute path (or empty for the per-user default)")
     return os.path.expanduser(path)
+
+
+def _listen_url(value: Any) -> str:
+    url = str(value).strip()
+    if url and not normalize_database_url(url).startswith("postgresql+psycopg://"):
+        raise ValueError("expected a postgresql:// URL, or empty for DATABASE_URL")
+    return normalize_database_url(url) if url else ""
 
 
 @dataclass(frozen=True)
@@ -275,11 +287,97 @@ SETTINGS: tuple[Setting, ...] = (
         "with Retry-After.",
     ),
     Setting(
+        "PG_STATEMENT_TIMEOUT_SECONDS",
+        30.0,
+        seconds(0.001, DAY_SECONDS, zero="no timeout"),
+        "PostgreSQL: the server cancels a statement that runs longer (statement_timeout); "
+        "the API then answers 503 with Retry-After, a worker retries.",
+    ),
+    Setting(
+        "PG_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS",
+        60.0,
+        seconds(0.001, DAY_SECONDS, zero="no timeout"),
+        "PostgreSQL: the server ends a session left idle inside a transaction this long "
+        "(idle_in_transaction_session_timeout), so a stalled process cannot hold row locks.",
+    ),
+    Setting(
+        "PG_CONNECT_TIMEOUT_SECONDS",
+        10,
+        whole(2, 3600),
+        "PostgreSQL: how long opening a connection may take (libpq connect_timeout).",
+    ),
+    Setting(
+        "PG_KEEPALIVES_IDLE_SECONDS",
+        10,
+        whole(1, 7200),
+        "PostgreSQL: TCP keepalive probes start after a connection is this long silent.",
+    ),
+    Setting(
+        "PG_KEEPALIVES_INTERVAL_SECONDS",
+        5,
+        whole(1, 600),
+        "PostgreSQL: seconds between TCP keepalive probes.",
+    ),
+    Setting(
+        "PG_KEEPALIVES_COUNT",
+        3,
+        whole(1, 100),
+        "PostgreSQL: unanswered keepalive probes before a connection counts as dead. Idle + "
+        "interval x count (25 s by default) is also the TCP user timeout: data unacknowledged "
+        "that long (the peer silently gone) fails the connection instead of hanging on it.",
+    ),
+    Setting(
+        "PG_TRANSACTION_POOLER",
+        False,
+        _bool,
+        "PostgreSQL: DATABASE_URL reaches the server through a pooler in transaction mode "
+        "(PgBouncer pool_mode=transaction): no prepared statements, no session settings in "
+        "the startup packet (set the timeouts on the role), and workers LISTEN only through "
+        "JOBSVC_LISTEN_DATABASE_URL, else they poll.",
+    ),
+    Setting(
+        "LISTEN_DATABASE_URL",
+        "",
+        _listen_url,
+        "PostgreSQL: where workers LISTEN for new and cancelled jobs (a session connection, "
+        "e.g. around PgBouncer); empty means DATABASE_URL, or polling when "
+        "JOBSVC_PG_TRANSACTION_POOLER is on.",
+    ),
+    Setting(
         "METRICS_MAX_QUEUES",
         100,
         whole(1, 10_000),
         "Queues /metrics reports one by one (the largest); the rest are summed under "
         'queue="(other)".',
+    ),
+    Setting(
+        "PRIORITY_AGING_SECONDS",
+        0.0,
+        seconds(0.1, 365 * DAY_SECONDS, zero="off"),
+        "Priority aging: each this many seconds a job waits ready counts as one priority step "
+        "more (workers raise the stored priority; original_priority keeps the asked one); "
+        "0 turns it off.",
+    ),
+    Setting(
+        "RETAIN_DONE_SECONDS",
+        7 * DAY_SECONDS,
+        seconds(1.0, 3650 * DAY_SECONDS, zero="keep forever"),
+        "How long a DONE job is kept after it finished before the workers delete it; "
+        "0 keeps it forever.",
+    ),
+    Setting(
+        "RETAIN_FAILED_SECONDS",
+        30 * DAY_SECONDS,
+        seconds(1.0, 3650 * DAY_SECONDS, zero="keep forever"),
+        "How long a FAILED job is kept after it finished before the workers delete it; "
+        "0 keeps it forever.",
+    ),
+    Setting(
+        "RETAIN_CANCELLED_SECONDS",
+        7 * DAY_SECONDS,
+        seconds(1.0, 3650 * DAY_SECONDS, zero="keep forever"),
+        "How long a CANCELLED job is kept after it was cancelled before the workers delete "
+        "it; 0 keeps it forever.",
     ),
     Setting("LOG_LEVEL", "INFO", _log_level, "Log level of the API and the worker."),
     Setting(
@@ -293,8 +391,13 @@ SETTINGS: tuple[Setting, ...] = (
 _BY_KEY = {ENV_PREFIX + setting.name: setting for setting in SETTINGS}
 
 
+def default_of(key: str) -> Any:
+    """Return the default of setting ``key`` (``JOBSVC_...``)."""
+    return _BY_KEY[key].default
+
+
 def _fail(key: str, value: Any, reason: str) -> ConfigError:
-    shown = value if isinstance(value, str) else repr(value)
+    shown = _hidden(value) if isinstance(value, str) else repr(value)
     return ConfigError(f"{key}={shown!r} is refused: {reason}")
 
 

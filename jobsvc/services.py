@@ -18,13 +18,24 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
+from . import config as settings
 from .config import shown_database
 from .errors import DatabaseUnavailable
 from .registry import HandlerRegistry, load_handler_modules, registry
 from .retry import RetryPolicy
 from .schema import upgrade
-from .store import JobStore, LeaseStore, TokenStore, Waker, configure_engine, engine_options
+from .store import (
+    ConnectionSettings,
+    JobStore,
+    LeaseStore,
+    TokenStore,
+    Waker,
+    configure_engine,
+    engine_options,
+)
 from .store import open_waker as _open_waker
+from .store.housekeeping import HousekeepingStore
+from .store.schedules import ScheduleStore
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +43,12 @@ R = TypeVar("R")
 Clock = Callable[[], float]  # monotonic seconds
 STARTUP_RETRY_FIRST_SECONDS = 0.5
 STARTUP_RETRY_MAX_SECONDS = 5.0
+# application_name per process kind, so pg_stat_activity counts each kind's connections.
+API_NAME, WORKER_NAME, LISTEN_NAME = "jobsvc-api", "jobsvc-worker", "jobsvc-listen"
+# A worker's pool: its claim loop and its completer each hold one connection while they work;
+# the maintenance thread (heartbeats, rescues, cancel checks) borrows one between them. Two,
+# never more: 30 workers hold 60 plus their 30 listeners.
+WORKER_POOL_SIZE = 2
 
 
 @dataclass(frozen=True)
@@ -47,15 +64,49 @@ class Services:
     # None means "any type": without JOBSVC_HANDLERS the API cannot know which types exist.
     job_types: frozenset[str] | None
     clock: Clock
+    schedules: ScheduleStore
+    housekeeping: HousekeepingStore
 
     def open_waker(self) -> Waker:
-        """Return a waker on this engine (LISTEN/NOTIFY on PostgreSQL, polling on SQLite)."""
-        return _open_waker(self.engine)
+        """Return a waker on this engine (LISTEN/NOTIFY on PostgreSQL, polling on SQLite;
+        on PostgreSQL behind a transaction pooler, LISTEN_DATABASE_URL's or polling)."""
+        return _open_waker(
+            self.engine,
+            connection_settings(self.config, LISTEN_NAME),
+            self.config.get("JOBSVC_LISTEN_DATABASE_URL", ""),
+        )
 
 
-def new_engine(database_url: str, pool_timeout: float | None = None) -> Engine:
+def connection_settings(
+    config: Mapping[str, Any], application_name: str, **pool: int
+) -> ConnectionSettings:
+    """Return how a process of one kind connects, from the settings (``pool``: its sizes)."""
+
+    def setting(name: str) -> Any:
+        key = f"JOBSVC_{name}"
+        return config[key] if key in config else settings.default_of(key)
+
+    return ConnectionSettings(
+        application_name=application_name,
+        pool_timeout=setting("POOL_TIMEOUT_SECONDS"),
+        statement_timeout_seconds=setting("PG_STATEMENT_TIMEOUT_SECONDS"),
+        idle_in_transaction_timeout_seconds=setting("PG_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS"),
+        connect_timeout_seconds=setting("PG_CONNECT_TIMEOUT_SECONDS"),
+        keepalives_idle_seconds=setting("PG_KEEPALIVES_IDLE_SECONDS"),
+        keepalives_interval_seconds=setting("PG_KEEPALIVES_INTERVAL_SECONDS"),
+        keepalives_count=setting("PG_KEEPALIVES_COUNT"),
+        transaction_pooler=setting("PG_TRANSACTION_POOLER"),
+        **pool,
+    )
+
+
+def new_engine(
+    database_url: str,
+    pool_timeout: float | None = None,
+    connection: ConnectionSettings | None = None,
+) -> Engine:
     """Return an engine for ``database_url`` with jobsvc's options and connection setup."""
-    engine = create_engine(database_url, **engine_options(database_url, pool_timeout))
+    engine = create_engine(database_url, **engine_options(database_url, pool_timeout, connection))
     configure_engine(engine)
     return engine
 
@@ -80,7 +131,9 @@ def build_services(
     owned = engine is None
     if engine is None:
         engine = new_engine(
-            config["SQLALCHEMY_DATABASE_URI"], config.get("JOBSVC_POOL_TIMEOUT_SECONDS")
+            config["SQLALCHEMY_DATABASE_URI"],
+            config.get("JOBSVC_POOL_TIMEOUT_SECONDS"),
+            connection_settings(config, WORKER_NAME, pool_size=WORKER_POOL_SIZE, max_overflow=0),
         )
     configure_engine(engine)
     try:
@@ -102,6 +155,8 @@ def build_services(
         registry=registry,
         job_types=job_types,
         clock=clock,
+        schedules=ScheduleStore(engine),
+        housekeeping=HousekeepingStore(engine),
     )
 
 

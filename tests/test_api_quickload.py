@@ -61,6 +61,11 @@ values = {
         st.lists(json_scalars, max_size=3),
         json_scalars,
     ),
+    "delay_seconds": st.one_of(
+        st.floats(-1, 40_000_000),
+        st.sampled_from([0, 0.0, -0.0, 31_536_000, 31_536_000.5]),
+        json_scalars,
+    ),
     "extra": json_scalars,
 }
 items = st.fixed_dictionaries({}, optional=values)

@@ -27,11 +27,28 @@ TABLE = {
     "CANCEL_GRACE_SECONDS": ("1.5", 1.5, "-1", "from 0 to 3600 seconds"),
     "MAX_BATCH_JOBS": ("500", 500, "-3", "from 1 to 100000"),
     "TRACEBACK_BYTES": ("4096", 4096, "lots", "from 1 to 1048576"),
-    "RATE_LIMIT_PER_SECOND": ("0", 0.0, "-5", "0 to 1e+06"),
+    "RATE_LIMIT_PER_SECOND": ("0", 0.0, "-5", "0 to 1000000"),
     "RATE_LIMIT_BURST": ("10", 10, "0", "from 1 to 1000000"),
     "MAX_READY_PER_QUEUE": ("0", 0, "-1", "0 (no cap) or a whole number from 1"),
     "POOL_TIMEOUT_SECONDS": ("2", 2.0, "30000", "0.01 to 300 seconds"),
+    "PG_STATEMENT_TIMEOUT_SECONDS": ("0", 0.0, "inf", "0 (no timeout) or from 0.001 to 86400"),
+    "PG_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS": ("5", 5.0, "-1", "0 (no timeout) or from 0.001"),
+    "PG_CONNECT_TIMEOUT_SECONDS": ("3", 3, "1", "from 2 to 3600"),
+    "PG_KEEPALIVES_IDLE_SECONDS": ("30", 30, "0", "from 1 to 7200"),
+    "PG_KEEPALIVES_INTERVAL_SECONDS": ("2", 2, "0.5", "from 1 to 600"),
+    "PG_KEEPALIVES_COUNT": ("5", 5, "1000", "from 1 to 100"),
+    "PG_TRANSACTION_POOLER": ("on", True, "pgbouncer", "expected a boolean"),
+    "LISTEN_DATABASE_URL": (
+        "postgres://u@db:5432/jobs",
+        "postgresql+psycopg://u@db:5432/jobs",
+        "mysql://u@db/jobs",
+        "expected a postgresql:// URL",
+    ),
     "METRICS_MAX_QUEUES": ("20", 20, "0", "from 1 to 10000"),
+    "PRIORITY_AGING_SECONDS": ("60", 60.0, "0.01", "0 (off) or from 0.1 to 31536000 seconds"),
+    "RETAIN_DONE_SECONDS": ("3600", 3600.0, "-1", "0 (keep forever) or from 1 to"),
+    "RETAIN_FAILED_SECONDS": ("0", 0.0, "0.5", "0 (keep forever) or from 1 to"),
+    "RETAIN_CANCELLED_SECONDS": ("86400", 86400.0, "1e12", "0 (keep forever) or from 1 to"),
     "LOG_LEVEL": ("debug", "DEBUG", "LOUD", "DEBUG, INFO, WARNING, ERROR, CRITICAL"),
     "LOG_FORMAT": ("JSON", "json", "xml", "text, json"),
 }
@@ -99,6 +116,12 @@ def test_database_url_is_checked_and_its_password_hidden(tmp_path, url, words):
     message = str(refused.value)
     assert message.startswith("DATABASE_URL=") and words in message
     assert "s3cret" not in message
+
+
+def test_a_refused_listen_url_hides_its_password(tmp_path):
+    with pytest.raises(ConfigError) as refused:
+        config.load(str(tmp_path), environ={"JOBSVC_LISTEN_DATABASE_URL": "mysql://u:s3cret@h/d"})
+    assert "s3cret" not in str(refused.value) and "u:***@h" in str(refused.value)
 
 
 def test_postgres_urls_are_accepted_for_psycopg(tmp_path):

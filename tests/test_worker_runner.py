@@ -193,4 +193,6 @@ def test_a_worker_says_when_it_starts_and_stops(engine, caplog):
     runner.run()
     worker = [r for r in caplog.records if getattr(r, "worker", None) == runner.worker_id]
     assert [r.event for r in worker] == ["started", "stopped"]
-    assert worker[0].getMessage() == f"worker {runner.worker_id} started: queues=* concurrency=2"
+    assert worker[0].getMessage() == (
+        f"worker {runner.worker_id} started: queues=* concurrency=2 pool=threads"
+    )

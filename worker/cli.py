@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -16,19 +17,34 @@ from jobsvc import config as settings
 from jobsvc import configure_logging
 from jobsvc.errors import SchemaBehind
 from jobsvc.jobfields import QUEUE_NAME_PATTERN
+from jobsvc.models import JobStatus
 from jobsvc.schema import require_current
 from jobsvc.services import Services, build_services, log_database, wait_for_database
 
 from .logs import batch_stream_handlers
+from .pools import POOLS, PoolSettings
 from .runner import Runner, WorkerSettings
 
 logger = logging.getLogger(__name__)
 
 EXIT_CONFIG_ERROR = 2
-MAX_CONCURRENCY = 1024
-# Short jobs: about 4,800 no-op jobs/s on PostgreSQL at 10 where 1 drained 700 (bench W2); slow
-# jobs: ten threads hold at most ten of a handler's connections and little memory.
-DEFAULT_CONCURRENCY = 10
+# Picked from bench W2 (no-op jobs, 1 worker, PostgreSQL, this development machine): x10 drained
+# about 4,800 jobs/s, x16 5,950, x32 11,559, x64 10,076. 32 is where the curve tops out; past it
+# threads only contend for the GIL. Slow jobs: 32 threads hold at most 32 of a handler's
+# connections and a few MB. (Sidekiq defaults to 5 threads, Oban to 10 per queue, Celery to a
+# process per core: each picked for its own per-job cost, as this is for ours.)
+DEFAULT_CONCURRENCY = 32
+# Per pool: the default --concurrency and the most it accepts. A child process costs tens of
+# MB, so the processes pool defaults to one per core (as Celery's prefork pool does); a task
+# costs a few KB, so the asyncio pool runs many at once by default.
+CONCURRENCY = {
+    "threads": (DEFAULT_CONCURRENCY, 1024),
+    "processes": (max(os.cpu_count() or 1, 1), 256),
+    "asyncio": (100, 10_000),
+}
+MEMORY_UNITS_KIB = {"": 1, "k": 1, "kb": 1, "kib": 1, "m": 1024, "mb": 1024, "mib": 1024}
+MEMORY_UNITS_KIB |= {"g": 1024**2, "gb": 1024**2, "gib": 1024**2}
+MEMORY_PATTERN = re.compile(r"^\s*(\d+)\s*([A-Za-z]*)\s*$")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,8 +61,30 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--concurrency",
         type=int,
-        default=DEFAULT_CONCURRENCY,
-        help=f"jobs run at once, each on its own thread (default: {DEFAULT_CONCURRENCY})",
+        default=None,
+        help="jobs run at once: threads, child processes or tasks of the pool (default: "
+        + ", ".join(f"{pool} {default}" for pool, (default, _) in CONCURRENCY.items())
+        + ")",
+    )
+    parser.add_argument(
+        "--pool",
+        choices=POOLS,
+        default="threads",
+        help="what runs the handlers: threads (default), processes (prefork children: a "
+        "handler that crashes, leaks or holds the GIL takes down only its child) or asyncio "
+        "(async def handlers as tasks on one event loop)",
+    )
+    parser.add_argument(
+        "--max-jobs-per-child",
+        type=int,
+        default=None,
+        help="processes pool: replace a child after it ran this many jobs (default: never)",
+    )
+    parser.add_argument(
+        "--max-memory-per-child",
+        default=None,
+        help="processes pool: replace a child whose resident memory after a job is over this, "
+        "in KiB, or with a unit: 200MB, 1GB (default: no limit)",
     )
     parser.add_argument(
         "--burst",
@@ -79,7 +117,7 @@ def settings_from(config: Mapping[str, Any], args: argparse.Namespace) -> Worker
     """Combine the config with the command line."""
     return WorkerSettings(
         queues=_queues(args.queues),
-        concurrency=args.concurrency,
+        concurrency=_concurrency(args),
         burst=args.burst,
         lease_seconds=config["JOBSVC_LEASE_SECONDS"],
         heartbeat_seconds=config["JOBSVC_HEARTBEAT_SECONDS"],
@@ -89,7 +127,70 @@ def settings_from(config: Mapping[str, Any], args: argparse.Namespace) -> Worker
         max_result_bytes=config["JOBSVC_MAX_RESULT_BYTES"],
         max_json_depth=config["JOBSVC_MAX_JSON_DEPTH"],
         cancel_grace_seconds=config["JOBSVC_CANCEL_GRACE_SECONDS"],
+        pool=PoolSettings(
+            kind=args.pool,
+            handler_modules=tuple(config["JOBSVC_HANDLERS"]),
+            max_jobs_per_child=args.max_jobs_per_child,
+            max_memory_per_child_kib=_memory_kib(args.max_memory_per_child),
+        ),
+        priority_aging_seconds=config["JOBSVC_PRIORITY_AGING_SECONDS"],
+        retain_seconds={
+            JobStatus.DONE: config["JOBSVC_RETAIN_DONE_SECONDS"],
+            JobStatus.FAILED: config["JOBSVC_RETAIN_FAILED_SECONDS"],
+            JobStatus.CANCELLED: config["JOBSVC_RETAIN_CANCELLED_SECONDS"],
+        },
+        max_attempts=config["JOBSVC_MAX_ATTEMPTS"],
+        timeout_seconds=config["JOBSVC_DEFAULT_TIMEOUT_SECONDS"] or None,
     )
+
+
+def _concurrency(args: argparse.Namespace) -> int:
+    default, _ = CONCURRENCY[args.pool]
+    return default if args.concurrency is None else args.concurrency
+
+
+def _memory_kib(text: str | None) -> int | None:
+    """Return ``--max-memory-per-child`` in KiB (None: no limit); ValueError if unreadable."""
+    if text is None:
+        return None
+    match = MEMORY_PATTERN.match(text)
+    unit = match.group(2).lower() if match else None
+    if match is None or unit not in MEMORY_UNITS_KIB or int(match.group(1)) < 1:
+        raise ValueError(
+            f"--max-memory-per-child={text!r} is refused: expected a whole number of KiB "
+            "(at least 1), or one with a unit: 512MB, 2GB (K, KB, KiB, M, MB, MiB, G, GB, GiB; "
+            "KB and MB count 1024)"
+        )
+    return int(match.group(1)) * MEMORY_UNITS_KIB[unit]
+
+
+def check_flags(args: argparse.Namespace) -> None:
+    """Raise ValueError naming the first flag out of range."""
+    _, most = CONCURRENCY[args.pool]
+    if args.concurrency is not None and not 1 <= args.concurrency <= most:
+        raise ValueError(
+            f"--concurrency={args.concurrency} is refused: expected 1 to {most} "
+            f"with --pool {args.pool}"
+        )
+    _queues(args.queues)
+    per_child = [
+        flag
+        for flag, value in (
+            ("--max-jobs-per-child", args.max_jobs_per_child),
+            ("--max-memory-per-child", args.max_memory_per_child),
+        )
+        if value is not None
+    ]
+    if per_child and args.pool != "processes":
+        raise ValueError(
+            f"{per_child[0]} is refused with --pool {args.pool}: it recycles the child "
+            "processes of --pool processes"
+        )
+    if args.max_jobs_per_child is not None and args.max_jobs_per_child < 1:
+        raise ValueError(
+            f"--max-jobs-per-child={args.max_jobs_per_child} is refused: expected at least 1"
+        )
+    _memory_kib(args.max_memory_per_child)
 
 
 def load_config(overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -112,6 +213,8 @@ def build_runner(services: Services, args: argparse.Namespace) -> Runner:
         services.open_waker(),
         services.registry,
         settings_from(services.config, args),
+        schedules=services.schedules,
+        housekeeping=services.housekeeping,
     )
 
 
@@ -132,14 +235,8 @@ def _build(config: Mapping[str, Any], args: argparse.Namespace) -> tuple[Service
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a worker until SIGTERM/SIGINT (or, with --burst, until nothing is ready)."""
     args = _parser().parse_args(argv)
-    if not 1 <= args.concurrency <= MAX_CONCURRENCY:
-        print(
-            f"worker: --concurrency={args.concurrency} is refused: expected 1 to {MAX_CONCURRENCY}",
-            file=sys.stderr,
-        )
-        return EXIT_CONFIG_ERROR
     try:
-        _queues(args.queues)
+        check_flags(args)
     except ValueError as exc:
         print(f"worker: {exc}", file=sys.stderr)
         return EXIT_CONFIG_ERROR

@@ -28,10 +28,14 @@ OUTCOME_DROPPED = "lease lost " + _JOB + ": outcome dropped"
 RELEASED = "releasing " + _JOB + ": grace period over"
 TIMED_OUT = "timed out " + _JOB
 CANCELLING = "cancelled " + _JOB + ": the handler is asked to stop"
+PROCESS_DIED = "child process died " + _JOB + ": %(error)s"
 SELF_FENCED = "lease not renewed " + _JOB + ": stopping the handler before the lease expires"
 RESCUED = "rescued job_id=%(job_id)s attempt=%(attempt)s from an expired lease: now %(status)s"
-STARTED = "worker %(worker)s started: queues=%(queues)s concurrency=%(concurrency)s"
+STARTED = "worker %(worker)s started: queues=%(queues)s concurrency=%(concurrency)s pool=%(pool)s"
 STOPPED = "worker %(worker)s stopped"
+SCHEDULED = "scheduled job_id=%(job_id)s type=%(type)s for the tick at %(tick_at)s"
+AGED = "priority aging raised the priority of %(count)s waiting jobs"
+PRUNED = "retention deleted %(count)s %(status)s jobs finished before %(older_than)ss ago"
 
 
 class Events:
@@ -40,7 +44,9 @@ class Events:
     def __init__(self, worker_id: str) -> None:
         self.worker_id = worker_id
 
-    def started(self, queues: tuple[str, ...] | None, concurrency: int, pid: int) -> None:
+    def started(
+        self, queues: tuple[str, ...] | None, concurrency: int, pid: int, pool: str = "threads"
+    ) -> None:
         """The worker is about to claim jobs."""
         self._emit(
             logging.INFO,
@@ -50,6 +56,7 @@ class Events:
                 "worker": self.worker_id,
                 "queues": ",".join(queues) if queues else "*",
                 "concurrency": concurrency,
+                "pool": pool,
                 "pid": pid,
             },
         )
@@ -123,6 +130,10 @@ class Events:
         """``job``'s lease could not be renewed: its handler stops before the lease expires."""
         self._job(logging.WARNING, "self_fenced", SELF_FENCED, job)
 
+    def process_died(self, job: ClaimedJob, how: str) -> None:
+        """The child process running ``job``'s handler died by itself (processes pool)."""
+        self._job(logging.WARNING, "process_died", PROCESS_DIED, job, error=how)
+
     def timed_out(self, job: ClaimedJob) -> None:
         """``job``'s attempt ran past its timeout: its handler stops and the attempt fails."""
         self._job(logging.WARNING, "timed_out", TIMED_OUT, job)
@@ -144,6 +155,25 @@ class Events:
                 "worker": self.worker_id,
             },
         )
+
+    def scheduled(self, job_type: str, job_id: int, tick_at: str) -> None:
+        """This worker created the job of a schedule's tick (no other worker did)."""
+        fields = {"job_id": job_id, "type": job_type, "tick_at": tick_at, "worker": self.worker_id}
+        self._emit(logging.INFO, "scheduled", SCHEDULED, fields)
+
+    def aged(self, count: int) -> None:
+        """Priority aging raised the stored priority of ``count`` waiting jobs."""
+        self._emit(logging.DEBUG, "aged", AGED, {"count": count, "worker": self.worker_id})
+
+    def pruned(self, status: str, count: int, older_than: float) -> None:
+        """Retention deleted ``count`` finished jobs of ``status``."""
+        fields = {
+            "status": status,
+            "count": count,
+            "older_than": f"{older_than:g}",
+            "worker": self.worker_id,
+        }
+        self._emit(logging.INFO, "pruned", PRUNED, fields)
 
     def _job(
         self,

@@ -32,7 +32,7 @@ class Execution:
     context: JobContext
     started: float | None = None  # when a slot began it; the timeout counts from here
     thread_id: int | None = None
-    slot: threading.Thread | None = None
+    slot: Any = None  # what runs it: a slot thread, a child process's slot, the loop
     _resolved: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -69,18 +69,9 @@ class Execution:
             self.started = time.monotonic()
             return True
 
-    def unbind_thread(self) -> None:
-        """Record that the handler returned; no interruption may target it any more."""
-        with self._lock:
-            self.thread_id = None
-
-    def interrupt(self, exception: type[Interrupted]) -> None:
-        """Raise ``exception`` inside the thread running the handler, at its next bytecode.
-
-        A handler blocked in C code (a long sleep, a socket read) sees it only when that call
-        returns; the runner does not wait for it, and the slot is replaced meanwhile.
-        """
-        self.context.stop_requested.set()
+    def raise_in_thread(self, exception: type[Interrupted]) -> None:
+        """Raise ``exception`` in the thread ``begin`` bound, at its next bytecode, if the
+        handler still runs there."""
         # Under the lock, so the exception can only target this attempt's handler (or the
         # slot's bookkeeping right after it, which expects it), never the slot's next job.
         with self._lock:
@@ -88,6 +79,12 @@ class Execution:
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(
                     ctypes.c_ulong(self.thread_id), ctypes.py_object(exception)
                 )
+
+    def unbind_thread(self) -> None:
+        """Record that the handler returned (or its process died); no stop may target it any
+        more."""
+        with self._lock:
+            self.thread_id = None
 
 
 @dataclass(frozen=True)
@@ -117,14 +114,18 @@ def run_handler(
         result = function(job.payload, context)
         if type(result) is CoroutineType:  # an ``async def`` handler: run it here
             result = _event_loop().run_until_complete(result)
-    except PermanentError as exc:
-        return outcomes.failed(job, exc, permanent=True, traceback_limit=traceback_limit)
     except Interrupted:
         raise
     except BaseException as exc:  # noqa: B036 - SystemExit in a handler fails the attempt,
         # it must not end the slot's thread and leave the job RUNNING under a live heartbeat.
-        return outcomes.failed(job, exc, permanent=False, traceback_limit=traceback_limit)
+        return raised(job, exc, traceback_limit)
     return encoded(job, result, limits)
+
+
+def raised(job: ClaimedJob, exc: BaseException, traceback_limit: int) -> Outcome:
+    """Return the failure of ``job``'s attempt whose handler raised ``exc``."""
+    permanent = isinstance(exc, PermanentError)
+    return outcomes.failed(job, exc, permanent=permanent, traceback_limit=traceback_limit)
 
 
 def encoded(job: ClaimedJob, result: Any, limits: ResultLimits) -> Outcome:

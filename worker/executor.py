@@ -1,8 +1,9 @@
-"""The executor: hands claimed attempts to the slots and knows which are still in flight."""
+"""The executor: hands claimed attempts to the pool and knows which are still in flight."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from jobsvc.registry import HandlerRegistry
 from jobsvc.store import ClaimedJob, Outcome
@@ -12,11 +13,12 @@ from .context import JobContext
 from .errors import Interrupted
 from .events import Events
 from .execution import Execution, ResultLimits
-from .slots import SlotPool
+from .pools import Pool, PoolSettings, open_pool
 
 
 class Executor:
-    """Runs attempts on ``concurrency`` slots; an attempt is in flight until it is reported."""
+    """Runs attempts on a pool of ``concurrency`` slots; an attempt is in flight until it is
+    reported."""
 
     def __init__(
         self,
@@ -27,6 +29,7 @@ class Executor:
         events: Events,
         wake: threading.Event,
         limits: ResultLimits | None = None,
+        pool: PoolSettings | None = None,
     ) -> None:
         self.concurrency = concurrency
         self._completer = completer
@@ -35,7 +38,15 @@ class Executor:
         self._worker_id = events.worker_id
         self._running: dict[int, Execution] = {}  # claimed and not yet reported
         self._lock = threading.Lock()
-        self.slots = SlotPool(concurrency, registry, traceback_limit, self._on_outcome, limits)
+        self.pool: Pool = open_pool(
+            pool or PoolSettings(),
+            concurrency,
+            registry,
+            traceback_limit,
+            self._on_outcome,
+            limits or ResultLimits(),
+            events,
+        )
 
     def free(self) -> int:
         """Return how many more attempts the slots can take now."""
@@ -64,7 +75,7 @@ class Executor:
         execution = Execution(job=job, context=context)
         with self._lock:
             self._running[job.id] = execution
-        self.slots.submit(execution)
+        self.pool.submit(execution)
 
     def _on_outcome(self, execution: Execution, outcome: Outcome) -> None:
         # Called on the slot's thread when its handler returned.
@@ -92,18 +103,32 @@ class Executor:
                 e for e in self._running.values() if e.deadline is not None and now >= e.deadline
             ]
 
-    def abandon(self, execution: Execution, exception: type[Interrupted]) -> None:
-        """Stop a resolved attempt's handler and give its slot to a fresh thread.
+    def abandon(
+        self,
+        execution: Execution,
+        exception: type[Interrupted],
+        then: Callable[[], None] | None = None,
+    ) -> None:
+        """Stop a resolved attempt's handler and give its slot to a fresh one.
 
-        The old thread ends once the handler returns; a handler stuck in C code may take a
-        while, and the worker does not wait for it.
+        ``then`` runs once the handler can no longer run: at once on the threads and asyncio
+        pools (a thread stuck in C code cannot be waited for), after the child process is gone
+        on the processes pool.
         """
-        execution.interrupt(exception)
-        self.slots.replace(execution)
+        self.pool.stop(execution, exception, then)
         with self._lock:
             self._running.pop(execution.job.id, None)
         self._wake.set()
 
+    def release(self, execution: Execution) -> None:
+        """Stop a resolved attempt's handler at shutdown; it stays in flight until it ends."""
+        self.pool.stop(execution, Interrupted)
+
+    def cancel_requested(self, execution: Execution) -> None:
+        """Tell ``execution``'s handler that its job was cancelled (``ctx.cancelled``)."""
+        execution.context.mark_cancelled()
+        self.pool.cancel_requested(execution)
+
     def close(self) -> None:
-        """Let every slot thread end once it is idle."""
-        self.slots.close()
+        """Let every slot end once it is idle."""
+        self.pool.close()

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from functools import partial
+from typing import Protocol
 
+from jobsvc.errors import DatabaseUnavailable
 from jobsvc.store import LeaseStore, outcomes
 
 from .completer import Completer, Report
@@ -14,8 +18,20 @@ from .execution import Execution
 from .executor import Executor
 from .fencing import Fence
 
+logger = logging.getLogger(__name__)
+
 RESCUE_EVERY_MIN_SECONDS = 0.05
 STOPPING_CHECK_SECONDS = 0.05  # how soon a cancelled handler's end is confirmed to the store
+
+
+class Chore(Protocol):
+    """A periodic task of the maintenance beside the leases: schedules, aging, retention."""
+
+    def run_due(self, now: float) -> None:
+        """Do the chore if it is due at ``now`` (monotonic)."""
+
+    def next_due(self) -> float:
+        """Return when it is next due (monotonic), 0.0 if never."""
 
 
 def _handler_ended(execution: Execution) -> bool:
@@ -42,6 +58,7 @@ class Maintenance:
         fence: Fence,
         cancel_check_seconds: float,
         cancel_grace_seconds: float,
+        chores: Sequence[Chore] = (),
     ) -> None:
         self._store = store
         self._executor = executor
@@ -57,6 +74,7 @@ class Maintenance:
         self._cancel_grace_seconds = cancel_grace_seconds
         self._next_cancel_check = 0.0
         self._stopping: dict[int, tuple[Execution, float]] = {}  # cancelled: (attempt, stop at)
+        self._chores = tuple(chores)
 
     def leased(self, job_ids: Iterable[int], sent: float) -> None:
         """Record that a claim sent at ``sent`` (monotonic) leased ``job_ids``."""
@@ -81,10 +99,18 @@ class Maintenance:
             for rescued in self._store.rescue_expired():
                 self._events.rescued(rescued)
             self._next_rescue = now + self._rescue_seconds
+        for chore in self._chores:
+            try:
+                chore.run_due(now)
+            except DatabaseUnavailable:
+                raise
+            except Exception:  # a chore's bug must not stop the worker serving jobs
+                logger.exception("maintenance: %s failed; trying again later", type(chore).__name__)
 
     def next_due(self) -> float:
         """Return when something is next due (monotonic), 0.0 if nothing is scheduled yet."""
         scheduled = [self._next_heartbeat, self._next_rescue, self._executor.nearest_deadline()]
+        scheduled.extend(chore.next_due() for chore in self._chores)
         if self._executor.busy():
             scheduled.append(self._next_cancel_check)
         if self._stopping:
@@ -116,7 +142,7 @@ class Maintenance:
             if execution.job.id not in cancelled:
                 continue
             self._events.cancelling(execution.job)
-            execution.context.mark_cancelled()
+            self._executor.cancel_requested(execution)
             self._stopping[execution.job.id] = (execution, stop_at)
             if execution.started is None and execution.resolve():
                 self._executor.abandon(execution, Cancelled)  # no slot began it: it never runs
@@ -136,6 +162,8 @@ class Maintenance:
             if not execution.resolve():
                 continue
             job = execution.job
-            self._completer.put(Report(outcomes.timed_out(job), job, execution.elapsed()))
+            report = Report(outcomes.timed_out(job), job, execution.elapsed())
             self._events.timed_out(job)
-            self._executor.abandon(execution, JobTimeout)
+            # The outcome is written once the handler can no longer run: a retry never
+            # overlaps it (on the processes pool, once the child is gone).
+            self._executor.abandon(execution, JobTimeout, partial(self._completer.put, report))

@@ -13,7 +13,6 @@ from jobsvc.errors import DatabaseUnavailable
 from jobsvc.store import outcomes
 
 from .completer import Completer, Report
-from .errors import Interrupted
 from .events import Events
 from .executor import Executor
 from .logs import FLUSH_WAIT_SECONDS, flush_logs
@@ -105,4 +104,4 @@ class Shutdown:
                 job = execution.job
                 self._events.released(job)
                 self._completer.put(Report(outcomes.released(job), job, execution.elapsed()))
-                execution.interrupt(Interrupted)
+                self._executor.release(execution)

@@ -55,11 +55,16 @@ def _drain_once(bench: Run, workers: int, concurrency: int) -> float:
                 "MiB",
             )
     done_exactly_once(bench.database, ids, f"W2 {workers}x{concurrency}")
+    return count / _finish_span(bench)
+
+
+def _finish_span(bench: Run) -> float:
+    """Return the seconds from the first claim to the last completion."""
     with bench.database.engine.connect() as connection:
         first, last = connection.execute(
             select(func.min(jobs.c.started_at), func.max(jobs.c.finished_at))
         ).one()
-    return count / max((last - first).total_seconds(), 1e-6)
+    return max((last - first).total_seconds(), 1e-6)
 
 
 def _wait_done(bench: Run, count: int, children: list) -> None:

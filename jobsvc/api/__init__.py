@@ -6,6 +6,7 @@ from flask import Flask
 
 from ..services import Services
 from . import auth, health, jobs, metrics, openapi
+from . import schedules as schedules_api
 from .endpoints import scopes
 from .limits import ReadyCap
 from .presence import TokenPresence
@@ -15,7 +16,13 @@ from .routing import JobIdConverter
 from .schemas import CreateJobSchema
 from .state import EXTENSION_KEY, ApiState
 
-BLUEPRINTS = (jobs.bp, health.bp, metrics.bp, openapi.bp)
+BLUEPRINTS = (
+    jobs.bp,
+    schedules_api.bp,
+    health.bp,
+    metrics.bp,
+    openapi.bp,
+)
 
 
 def build_state(services: Services) -> ApiState:

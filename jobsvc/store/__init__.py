@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .dialects import Dialect, dialect_for
+from .dialects.base import ConnectionSettings, PollingWaker
 from .engine import configure_engine, engine_options, worker_engine
 from .jobs import JobStore
 from .leases import LeaseStore
@@ -23,6 +24,7 @@ from .tokens import TokenNameTaken, TokenStore
 
 __all__ = [
     "ClaimedJob",
+    "ConnectionSettings",
     "Dialect",
     "Failed",
     "JobRecord",
@@ -31,6 +33,7 @@ __all__ = [
     "LeaseStore",
     "NewJob",
     "Outcome",
+    "PollingWaker",
     "Released",
     "Rescued",
     "Succeeded",

@@ -7,15 +7,21 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from .dialects import dialect_for, kind_for_url
+from .dialects.base import ConnectionSettings
 
 
-def engine_options(database_url: str, pool_timeout: float | None = None) -> dict[str, Any]:
+def engine_options(
+    database_url: str,
+    pool_timeout: float | None = None,
+    connection: ConnectionSettings | None = None,
+) -> dict[str, Any]:
     """Return ``create_engine`` options that suit the URL's dialect.
 
     ``pool_timeout``: how long a checkout waits for a free connection (then ``TimeoutError``,
     which the store reports as ``DatabaseUnavailable``); None keeps the dialect's default.
+    ``connection``: who connects and the session's limits (None: the defaults).
     """
-    options = kind_for_url(database_url).engine_options(database_url)
+    options = kind_for_url(database_url).engine_options(database_url, connection)
     if pool_timeout is not None:
         options["pool_timeout"] = pool_timeout
     return options

@@ -23,6 +23,7 @@ TIMED_OUT = "JobTimeout"  # the name of the exception the worker raises in the h
 TOO_LARGE = "ResultTooLarge"
 TOO_DEEP = "ResultTooDeep"
 CRASHED = "OutcomeError"  # building the outcome itself failed; the attempt still ends
+PROCESS_DIED = "WorkerProcessDied"  # the child process running the handler died (processes pool)
 TRUNCATED_MARK = "...(truncated)\n"
 MESSAGE_CHARS_MAX = 2048  # an error message kept (and logged) is at most this long
 
@@ -126,6 +127,14 @@ def crashed(job: ClaimedJob, exc: BaseException) -> Failed:
         job,
         CRASHED,
         f"{CRASHED}: the worker could not record the attempt's outcome ({_type_name(exc)})",
+    )
+
+
+def process_died(job: ClaimedJob, how: str) -> Failed:
+    """The child process running ``job``'s handler died (``how``: its exit code or signal);
+    retry it like a raise."""
+    return _attempt_failed(
+        job, PROCESS_DIED, f"{PROCESS_DIED}: the process running the handler {how}"
     )
 
 

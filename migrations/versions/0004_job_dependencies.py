@@ -7,7 +7,7 @@ claim never meets a blocked child, and jobs without parents pay nothing for them
 ``jobs.has_dependents`` marks a parent, so only parents take the completion's dependency steps.
 
 Revision ID: 0004_deps
-Revises: 0003
+Revises: 0004_sched
 Create Date: 2026-12-01
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004_deps"
-down_revision = "0003"
+down_revision = "0004_sched"
 branch_labels = None
 depends_on = None
 

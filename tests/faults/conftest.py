@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from .netns import Partitionable, VethPostgres, partitionable, veth_cluster
 from .service import FaultService
 
 
@@ -16,3 +17,17 @@ def faulty(database_url: str, tmp_path: Path, backend: str) -> Iterator[FaultSer
     service = FaultService(database_url, tmp_path, backend)
     yield service
     service.close()
+
+
+@pytest.fixture
+def network() -> Iterator[Partitionable]:
+    """A network namespace joined to the host by a veth pair (root and ``ip`` needed)."""
+    with partitionable() as net:
+        yield net
+
+
+@pytest.fixture
+def veth_postgres(network: Partitionable) -> Iterator[VethPostgres]:
+    """A private PostgreSQL cluster on the host's end of ``network``."""
+    with veth_cluster(network) as server:
+        yield server

@@ -36,7 +36,14 @@ TERMINAL = {"DONE", "FAILED", "CANCELLED"}
 LOG_FORMAT_ENV = {"JOBSVC_LOG_FORMAT": "json"}  # how the scenarios' workers write their logs
 FINISH_EVENTS = {"succeeded", "failed"}  # the job's final outcome was written
 # A worker's own word that an attempt's lease ended early (at the event's time)...
-LEASE_END_EVENTS = {"timed_out", "released", "lease_lost", "self_fenced", "outcome_dropped"}
+LEASE_END_EVENTS = {
+    "timed_out",
+    "released",
+    "lease_lost",
+    "self_fenced",
+    "outcome_dropped",
+    "process_died",  # --pool processes: the child running the attempt died
+}
 # ...and, with the rescues, what explains that a job ran again.
 EXPLAINING_EVENTS = LEASE_END_EVENTS | {"rescued"}
 
@@ -109,7 +116,7 @@ def read_attempts(exec_log: Path) -> list[Attempt]:
             job_id=s["job_id"],
             token=key[1],
             attempt=s["attempt"],
-            pid=s["pid"],
+            pid=_worker_pid(s),
             start=s["t"],
             end=ends[key]["t"] if key in ends else None,
             failed=bool(ends.get(key, {}).get("failed")),
@@ -117,6 +124,13 @@ def read_attempts(exec_log: Path) -> list[Attempt]:
         )
         for key, s in starts.items()
     ]
+
+
+def _worker_pid(record: dict[str, Any]) -> int:
+    # The worker's pid (its id is host:pid:suffix), not the handler's: under --pool processes
+    # a handler runs in a child, while deaths, pauses and lease ends are the worker's.
+    parts = str(record.get("worker", "")).split(":")
+    return int(parts[-2]) if len(parts) >= 3 and parts[-2].isdigit() else record["pid"]
 
 
 def read_events(log: Path) -> list[dict[str, Any]]:

@@ -29,8 +29,9 @@ def find_bin() -> Path | None:
 class PrivatePostgres:
     """initdb into a temp dir, run on a free loopback port; stop, start and restart on demand."""
 
-    def __init__(self, bin_dir: Path) -> None:
+    def __init__(self, bin_dir: Path, max_connections: int = 200) -> None:
         self.bin_dir = bin_dir
+        self.max_connections = max_connections
         self.root = Path(tempfile.mkdtemp(prefix="jobsvc-pg-"))
         self.data = self.root / "data"
         self.port = free_port()
@@ -48,7 +49,7 @@ class PrivatePostgres:
     def start(self) -> None:
         options = (
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
-            "-c fsync=off -c max_connections=200"
+            f"-c fsync=off -c max_connections={self.max_connections}"
         )
         self._run(
             "pg_ctl",

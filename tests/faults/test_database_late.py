@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.waiting import wait_until
+
 from .private_postgres import PrivatePostgres, find_bin
 from .service import FaultService
 
-DOWN_SECONDS = 3.0
+UNAVAILABLE = "database unavailable at start-up"
 
 
 @pytest.fixture
@@ -30,12 +31,13 @@ def test_worker_started_before_the_database_serves_jobs_once_it_is_up(
     service = FaultService(stopped_postgres.url, tmp_path, "postgresql-private")
     try:
         worker = service.start_worker()
-        time.sleep(DOWN_SECONDS)
-        assert worker.poll() is None, service.log_of[worker.pid].read_text()[-2000:]
+        log = service.log_of[worker.pid]
+        # Waits on the worker saying it found no database (a fixed sleep was too short under load).
+        wait_until(lambda: UNAVAILABLE in log.read_text(), timeout=60, message="no start-up wait")
+        assert worker.poll() is None, log.read_text()[-2000:]
         stopped_postgres.start()
         service.start_api()
         (job,) = service.wait_terminal([service.post({"type": "test.echo"})], timeout=60)
         assert job["status"] == "DONE"
-        assert "database unavailable at start-up" in service.log_of[worker.pid].read_text()
     finally:
         service.close()

@@ -9,114 +9,22 @@ PostgreSQL only: SQLite serves one host and has no network to lose. Needs root a
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-
-import pytest
 
 from tests.support.processes import Processes
 from tests.support.waiting import wait_until
 
-from .private_postgres import PrivatePostgres, find_bin
+from .netns import Partitionable, VethPostgres
 from .service import record, size
 
 JOBS = size(4, 16)
 WORK_SECONDS = size(6.0, 8.0)  # longer than the lease: the partitioned attempt must be stopped
 LEASE = {"JOBSVC_LEASE_SECONDS": "2", "JOBSVC_HEARTBEAT_SECONDS": "0.4"}
 HANDLERS = "tests.handlers,tests.cancel_handlers"
-# A private /30 of our own: the host side, the namespace side.
-SUBNET, HOST_ADDRESS, NS_ADDRESS, PREFIX = "10.213.7.0/30", "10.213.7.1", "10.213.7.2", 30
 SETTLE_SECONDS = 60.0
-IP_TIMEOUT_SECONDS = 10
-
-
-def _ip(*args: str, namespace: str | None = None) -> None:
-    argv = ["ip", *args] if namespace is None else ["ip", "netns", "exec", namespace, "ip", *args]
-    subprocess.run(argv, check=True, capture_output=True, timeout=IP_TIMEOUT_SECONDS)
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"the partition scenario must run under CI: {reason}")
-    pytest.skip(reason)
-
-
-@dataclass(frozen=True)
-class Partitionable:
-    """A namespace joined to the host by a veth pair whose link the test may cut."""
-
-    namespace: str
-    host_link: str
-    ns_link: str
-
-    def cut(self) -> None:
-        """Take the namespace's end of the link down: nothing passes either way any more."""
-        _ip("link", "set", self.ns_link, "down", namespace=self.namespace)
-
-    def command(self, argv: list[str]) -> list[str]:
-        """Return ``argv`` run inside the namespace."""
-        return ["ip", "netns", "exec", self.namespace, *argv]
-
-
-@pytest.fixture
-def network() -> Iterator[Partitionable]:
-    if os.geteuid() != 0:
-        _unavailable("the partition scenario needs root (ip netns, veth)")
-    if shutil.which("ip") is None:
-        _unavailable("the partition scenario needs the ip command (iproute2)")
-    suffix = os.getpid() % 100000
-    net = Partitionable(f"jobsvc-part-{suffix}", f"jpart{suffix}h", f"jpart{suffix}n")
-    try:
-        _ip("netns", "add", net.namespace)
-        _ip("link", "add", net.host_link, "type", "veth", "peer", "name", net.ns_link)
-        _ip("link", "set", net.ns_link, "netns", net.namespace)
-        _ip("addr", "add", f"{HOST_ADDRESS}/{PREFIX}", "dev", net.host_link)
-        _ip("link", "set", net.host_link, "up")
-        _ip("addr", "add", f"{NS_ADDRESS}/{PREFIX}", "dev", net.ns_link, namespace=net.namespace)
-        _ip("link", "set", net.ns_link, "up", namespace=net.namespace)
-        _ip("link", "set", "lo", "up", namespace=net.namespace)
-        yield net
-    finally:
-        # Deleting one end of a veth pair deletes both; the namespace goes with its processes.
-        subprocess.run(["ip", "link", "del", net.host_link], capture_output=True, check=False)
-        subprocess.run(["ip", "netns", "del", net.namespace], capture_output=True, check=False)
-
-
-class VethPostgres(PrivatePostgres):
-    """A private cluster that listens on the host's end of the veth pair only."""
-
-    def __init__(self, bin_dir: Path) -> None:
-        super().__init__(bin_dir)
-        self.url = f"postgresql+psycopg://postgres@{HOST_ADDRESS}:{self.port}/postgres"
-        with (self.data / "pg_hba.conf").open("a") as hba:
-            hba.write(f"host all all {SUBNET} trust\n")
-
-    def start(self) -> None:
-        options = (
-            f"-p {self.port} -k {self.root} -c listen_addresses={HOST_ADDRESS} "
-            "-c fsync=off -c max_connections=100"
-        )
-        log = str(self.root / "server.log")
-        self._run("pg_ctl", "-D", str(self.data), "-l", log, "-o", options, "-w", "start")
-
-
-@pytest.fixture
-def veth_postgres(network: Partitionable) -> Iterator[VethPostgres]:
-    bin_dir = find_bin()
-    if bin_dir is None:
-        _unavailable("no PostgreSQL server binaries (initdb, pg_ctl) under /usr/lib/postgresql")
-    server = VethPostgres(bin_dir)
-    try:
-        server.start()
-        yield server
-    finally:
-        server.destroy()
 
 
 Run = tuple[float, float, int, str]  # start, end (inf: never ended), pid, how it ended

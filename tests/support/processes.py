@@ -40,12 +40,18 @@ class Processes:
         self.children: list[subprocess.Popen[bytes]] = []
         self.base_url = ""
 
-    def start_api(self) -> str:
-        """Start the API on a free port; return its base URL once /health answers."""
+    def start_api(self, *, serve: bool = False) -> str:
+        """Start the API on a free port; return its base URL once /health answers.
+
+        ``serve``: the production command (``python -m jobsvc.serve``) instead of bare waitress.
+        """
         port = free_port()
-        self._spawn(
-            [sys.executable, "-m", "waitress", f"--listen=127.0.0.1:{port}", "wsgi:app"], "api"
+        argv = (
+            [sys.executable, "-m", "jobsvc.serve", "--port", str(port)]
+            if serve
+            else [sys.executable, "-m", "waitress", f"--listen=127.0.0.1:{port}", "wsgi:app"]
         )
+        self._spawn(argv, "api")
         self.base_url = f"http://127.0.0.1:{port}"
         wait_until(
             self._healthy,

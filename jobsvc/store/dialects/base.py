@@ -9,6 +9,7 @@ errors are the executor's (``store/execute.py``), the same for every dialect.
 
 from __future__ import annotations
 
+import threading
 import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
@@ -48,6 +49,57 @@ class Executes(Protocol):
 
 
 @dataclass(frozen=True)
+class ConnectionSettings:
+    """How one kind of process connects; a dialect uses what applies to it (SQLite: the pool).
+
+    ``application_name`` tells the process kinds apart in ``pg_stat_activity``. The timeouts
+    are PostgreSQL session settings in seconds (0: none); the keepalives are libpq's, and
+    idle + interval x count is also the TCP user timeout. ``pool_size``/``max_overflow`` None
+    keep the dialect's defaults. ``transaction_pooler``: the URL reaches a pooler in
+    transaction mode (PgBouncer), which keeps neither prepared statements nor session state.
+    """
+
+    application_name: str = "jobsvc"
+    pool_size: int | None = None
+    max_overflow: int | None = None
+    pool_timeout: float | None = None
+    statement_timeout_seconds: float = 30.0
+    idle_in_transaction_timeout_seconds: float = 60.0
+    connect_timeout_seconds: int = 10
+    keepalives_idle_seconds: int = 10
+    keepalives_interval_seconds: int = 5
+    keepalives_count: int = 3
+    transaction_pooler: bool = False
+
+    @property
+    def dead_after_seconds(self) -> int:
+        """How long a silent peer takes to count as gone: keepalives or unacknowledged data."""
+        return self.keepalives_idle_seconds + (
+            self.keepalives_interval_seconds * self.keepalives_count
+        )
+
+
+class PollingWaker:
+    """Wakes only when the timeout passes: for a database whose commits cannot be waited on
+    (PostgreSQL behind a transaction pooler, without a LISTEN connection around it)."""
+
+    notices_cancels = False
+
+    def __init__(self) -> None:
+        self._closed = threading.Event()
+
+    def wait(self, timeout: float) -> bool:
+        self._closed.wait(timeout)
+        return False
+
+    def cancel_noticed(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self._closed.set()
+
+
+@dataclass(frozen=True)
 class JsonRows:
     """A JSON array parameter unpacked as rows: what to select from, its columns, their order.
 
@@ -80,8 +132,11 @@ class Dialect(ABC):
 
     @staticmethod
     @abstractmethod
-    def engine_options(database_url: str) -> dict[str, Any]:
-        """Return ``create_engine`` options for a URL of this kind."""
+    def engine_options(
+        database_url: str, connection: ConnectionSettings | None = None
+    ) -> dict[str, Any]:
+        """Return ``create_engine`` options for a URL of this kind, connecting as ``connection``
+        says (None: the defaults)."""
 
     @abstractmethod
     def configure(self) -> None:
@@ -135,12 +190,29 @@ class Dialect(ABC):
         """Tell listening workers, on commit, that running job ``job_id`` was cancelled."""
 
     @abstractmethod
-    def open_waker(self) -> Waker:
-        """Return a waker that sees other processes' commits (or notifications)."""
+    def open_waker(
+        self, connection: ConnectionSettings | None = None, listen_url: str = ""
+    ) -> Waker:
+        """Return a waker that sees other processes' commits (or notifications).
+
+        ``listen_url``: where a session connection to wait on may be opened (PostgreSQL:
+        around a transaction pooler); empty means the engine's own URL.
+        """
 
     @abstractmethod
     def migration_lock(self) -> AbstractContextManager[None]:
         """Return a lock that only one process at a time holds, across hosts where it can."""
+
+    @abstractmethod
+    def try_exclusive(self, transaction: Executes, key: int) -> bool:
+        """Return True if this writing transaction is now the only one doing ``key``'s work.
+
+        Held until the transaction ends; False at once if another transaction holds it.
+        """
+
+    @abstractmethod
+    def insert_ignoring_conflicts(self, table: Any) -> Any:
+        """Return an INSERT into ``table`` that skips rows whose key is taken already."""
 
     # -- the clock (class-level: SQLAlchemy compiles and types have no engine) ---------------
 
@@ -153,6 +225,11 @@ class Dialect(ABC):
     @abstractmethod
     def now_plus_sql(cls, seconds_sql: str) -> str:
         """Return SQL for the database's current time plus ``seconds_sql`` seconds."""
+
+    @classmethod
+    @abstractmethod
+    def periods_since_sql(cls, timestamp_sql: str, period_sql: str) -> str:
+        """Return SQL for the whole periods of ``period_sql`` seconds from a past time to now."""
 
     @staticmethod
     @abstractmethod

@@ -25,12 +25,22 @@ from sqlalchemy import (
     text,
     type_coerce,
 )
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from ...timestamps import UTCDateTime
-from .base import CANCEL_NOTICE, CHANNEL, Dialect, Executes, JsonRows, Waker
+from .base import (
+    CANCEL_NOTICE,
+    CHANNEL,
+    ConnectionSettings,
+    Dialect,
+    Executes,
+    JsonRows,
+    PollingWaker,
+    Waker,
+)
 from .jsontext import load_json
 
 logger = logging.getLogger(__name__)
@@ -66,17 +76,23 @@ class PostgreSQLDialect(Dialect):
     name = "postgresql"
 
     @staticmethod
-    def engine_options(database_url: str) -> dict[str, Any]:
+    def engine_options(
+        database_url: str, connection: ConnectionSettings | None = None
+    ) -> dict[str, Any]:
         # No pool_pre_ping: a round trip before every transaction was a fifth of a POST /jobs;
         # configure pings only connections that sat idle in the pool (see _ping_if_idle).
         # hide_parameters: see SQLiteDialect.engine_options.
         # pool_timeout, json_deserializer: see SQLiteDialect.engine_options.
+        connection = connection or ConnectionSettings()
         return {
-            "pool_size": POOL_SIZE,
-            "max_overflow": POOL_OVERFLOW,
+            "pool_size": POOL_SIZE if connection.pool_size is None else connection.pool_size,
+            "max_overflow": (
+                POOL_OVERFLOW if connection.max_overflow is None else connection.max_overflow
+            ),
             "hide_parameters": True,
             "pool_timeout": POOL_TIMEOUT_SECONDS,
             "json_deserializer": load_json,
+            "connect_args": connect_args(database_url, connection),
         }
 
     def configure(self) -> None:
@@ -146,25 +162,46 @@ class PostgreSQLDialect(Dialect):
             {"channel": CHANNEL, "payload": f"{CANCEL_NOTICE}{job_id}"},
         )
 
-    def open_waker(self) -> Waker:
-        return PostgresWaker(self.engine)
+    def open_waker(
+        self, connection: ConnectionSettings | None = None, listen_url: str = ""
+    ) -> Waker:
+        connection = connection or ConnectionSettings()
+        if not listen_url and connection.transaction_pooler:
+            # A pooler in transaction mode hands each transaction any server connection:
+            # a LISTEN there hears nothing for certain. Poll instead.
+            return PollingWaker()
+        url = listen_url or self.engine.url.render_as_string(hide_password=False)
+        listening = ConnectionSettings(**{**vars(connection), "transaction_pooler": False})
+        return PostgresWaker(url, connect_args(url, listening))
 
     @contextmanager
     def migration_lock(self) -> Iterator[None]:
-        lock = text("SELECT pg_advisory_lock(:key)")
-        unlock = text("SELECT pg_advisory_unlock(:key)")
-        with self.engine.connect() as connection:
+        # Transaction-scoped: released when its transaction ends, whatever happens, and safe
+        # behind a transaction pooler (a session lock would stay on whichever server
+        # connection took it). The lock's transaction waits idle while the migration runs on
+        # another connection, so the idle-in-transaction and statement timeouts are off in it.
+        lock = text("SELECT pg_advisory_xact_lock(:key)")
+        with self.engine.connect() as connection, connection.begin():
+            connection.exec_driver_sql("SET LOCAL idle_in_transaction_session_timeout = 0")
+            connection.exec_driver_sql("SET LOCAL statement_timeout = 0")
             connection.execute(lock, {"key": MIGRATION_LOCK_KEY})
-            connection.commit()
-            try:
-                yield
-            finally:
-                connection.execute(unlock, {"key": MIGRATION_LOCK_KEY})
-                connection.commit()
+            yield
+
+    def try_exclusive(self, transaction: Executes, key: int) -> bool:
+        # A transaction-scoped advisory lock: released by COMMIT or ROLLBACK, even on a crash.
+        taken = transaction.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": key})
+        return bool(taken.scalar())
+
+    def insert_ignoring_conflicts(self, table: Any) -> Any:
+        return pg_insert(table).on_conflict_do_nothing()
 
     @staticmethod
     def now_sql() -> str:
         return "now()"
+
+    @classmethod
+    def periods_since_sql(cls, timestamp_sql: str, period_sql: str) -> str:
+        return f"floor(extract(epoch FROM (now() - {timestamp_sql})) / {period_sql})::integer"
 
     @classmethod
     def now_plus_sql(cls, seconds_sql: str) -> str:
@@ -173,6 +210,38 @@ class PostgreSQLDialect(Dialect):
     @staticmethod
     def timestamp_type() -> TypeEngine[Any]:
         return UTCTimestamptz()
+
+
+def connect_args(database_url: str, connection: ConnectionSettings) -> dict[str, Any]:
+    """Return psycopg's connect arguments: who connects, keepalives, the session's limits.
+
+    The URL's own ``application_name`` and ``options`` win over ours.
+    """
+    query = make_url(database_url).query
+    args: dict[str, Any] = {
+        "application_name": query.get("application_name", connection.application_name),
+        "connect_timeout": connection.connect_timeout_seconds,
+        "keepalives": 1,
+        "keepalives_idle": connection.keepalives_idle_seconds,
+        "keepalives_interval": connection.keepalives_interval_seconds,
+        "keepalives_count": connection.keepalives_count,
+        # Keepalives probe only a silent connection; a statement sent to a peer that vanished
+        # would be retransmitted for about 15 minutes. This bounds that too.
+        "tcp_user_timeout": connection.dead_after_seconds * 1000,
+    }
+    if connection.transaction_pooler:
+        # PgBouncer (before 1.21) keeps no prepared statement across transactions, and
+        # refuses an options startup parameter: the timeouts belong on the role there.
+        args["prepare_threshold"] = None
+        return args
+    limits = [
+        ("statement_timeout", connection.statement_timeout_seconds),
+        ("idle_in_transaction_session_timeout", connection.idle_in_transaction_timeout_seconds),
+    ]
+    ours = " ".join(f"-c {name}={round(value * 1000)}" for name, value in limits)
+    theirs = query.get("options")
+    args["options"] = f"{ours} {theirs}" if theirs else ours  # later -c wins: theirs
+    return args
 
 
 def _recordset_type(type_: TypeEngine[Any]) -> TypeEngine[Any]:
@@ -217,15 +286,19 @@ class PostgresWaker:
 
     notices_cancels = True  # a cancel of a running job is NOTIFYed
 
-    def __init__(self, engine: Engine) -> None:
-        url = engine.url.set(drivername="postgresql")
-        self._conninfo = url.render_as_string(hide_password=False)
+    def __init__(self, url: str, connect_args: dict[str, Any]) -> None:
+        self._conninfo = (
+            make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        )
+        self._connect_args = connect_args
         self._connection: psycopg.Connection | None = None
         self._cancel_noticed = False
 
     def _connect(self) -> psycopg.Connection:
         if self._connection is None or self._connection.closed:
-            self._connection = psycopg.connect(self._conninfo, autocommit=True)
+            self._connection = psycopg.connect(
+                self._conninfo, autocommit=True, **self._connect_args
+            )
             self._connection.execute(f"LISTEN {CHANNEL}")
         return self._connection
 

@@ -15,10 +15,19 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Float, Integer, Text, bindparam, column, event, func, literal_column
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-from .base import SINGLE_STATEMENT, WRITE_OPTION, Dialect, Executes, JsonRows, Waker
+from .base import (
+    SINGLE_STATEMENT,
+    WRITE_OPTION,
+    ConnectionSettings,
+    Dialect,
+    Executes,
+    JsonRows,
+    Waker,
+)
 from .jsontext import load_json
 
 logger = logging.getLogger(__name__)
@@ -61,7 +70,9 @@ class SQLiteDialect(Dialect):
         self._writer_lock = threading.Lock()
 
     @staticmethod
-    def engine_options(database_url: str) -> dict[str, Any]:
+    def engine_options(
+        database_url: str, connection: ConnectionSettings | None = None
+    ) -> dict[str, Any]:
         # hide_parameters: an error message would otherwise carry bound values (payloads,
         # results, token hashes) into every log line that prints it. check_same_thread is
         # off because worker threads share the pool.
@@ -148,7 +159,9 @@ class SQLiteDialect(Dialect):
     def notify_cancel(self, transaction: Executes, job_id: int) -> None:
         pass  # no channel: workers check their running jobs for cancellation each second
 
-    def open_waker(self) -> Waker:
+    def open_waker(
+        self, connection: ConnectionSettings | None = None, listen_url: str = ""
+    ) -> Waker:
         return SQLiteWaker(self.engine.url.database or "")
 
     @contextmanager
@@ -162,6 +175,17 @@ class SQLiteDialect(Dialect):
                 yield
             finally:
                 fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+    def try_exclusive(self, transaction: Executes, key: int) -> bool:
+        return True  # a writing transaction holds the one writer lock (BEGIN IMMEDIATE)
+
+    def insert_ignoring_conflicts(self, table: Any) -> Any:
+        return sqlite_insert(table).on_conflict_do_nothing()
+
+    @classmethod
+    def periods_since_sql(cls, timestamp_sql: str, period_sql: str) -> str:
+        # CAST truncates toward zero, which is floor for the past times this is asked about.
+        return f"CAST(({cls.now_sql()} - {timestamp_sql}) / {period_sql} AS INTEGER)"
 
     @staticmethod
     def now_sql() -> str:

@@ -1,4 +1,5 @@
-"""The slot threads: each takes attempts from one shared queue, runs them, reports outcomes."""
+"""The threads pool: slot threads that each take attempts from one shared queue, run them and
+report their outcomes. A stop raises an exception in the handler's thread and replaces it."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from collections.abc import Callable
 from jobsvc.registry import HandlerRegistry
 from jobsvc.store import Outcome, outcomes
 
-from .errors import Interrupted
-from .execution import Execution, ResultLimits, run_handler
+from ..errors import Interrupted
+from ..execution import Execution, ResultLimits, run_handler
 
 logger = logging.getLogger(__name__)
 
@@ -47,9 +48,29 @@ class SlotPool:
         """Run ``execution`` on the next free slot."""
         self._queue.put(execution)
 
-    def replace(self, execution: Execution) -> None:
-        """Give up on the thread running ``execution``: it ends once the handler returns, and a
-        fresh thread takes its place at once. No-op if no slot had taken it yet."""
+    def stop(
+        self,
+        execution: Execution,
+        exception: type[Interrupted],
+        then: Callable[[], None] | None = None,
+    ) -> None:
+        """Raise ``exception`` in the handler's thread and give its slot to a fresh thread.
+
+        A handler blocked in C code (a long sleep, a socket read) sees it only when that call
+        returns; the worker does not wait for it (``then`` runs at once), and the old thread
+        ends once the handler returns.
+        """
+        execution.context.stop_requested.set()
+        execution.raise_in_thread(exception)
+        self._replace(execution)
+        if then is not None:
+            then()
+
+    def cancel_requested(self, execution: Execution) -> None:
+        """Nothing to forward: the handler shares ``ctx`` with the runner."""
+
+    def _replace(self, execution: Execution) -> None:
+        # No-op if no slot had taken the attempt yet.
         thread = execution.slot
         if thread is None:
             return
