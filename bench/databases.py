@@ -31,8 +31,9 @@ class BenchDatabase:
         """Remove every job, so the next workload starts from an empty table."""
         with self.engine.begin() as connection:
             if self.backend == "postgresql":
-                connection.execute(text("TRUNCATE jobs RESTART IDENTITY"))
+                connection.execute(text("TRUNCATE jobs, job_dependencies RESTART IDENTITY"))
             else:
+                connection.execute(text("DELETE FROM job_dependencies"))
                 connection.execute(text("DELETE FROM jobs"))
         if self.backend == "postgresql":
             with self.engine.connect().execution_options(

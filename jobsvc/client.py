@@ -162,8 +162,12 @@ def job_body(
     timeout_seconds: float | None = None,
     run_at: datetime | str | None = None,
     unique_key: str | None = None,
+    depends_on: Iterable[int] | None = None,
 ) -> dict[str, Any]:
-    """Return the JSON body that enqueues one job; options left None take the server's default."""
+    """Return the JSON body that enqueues one job; options left None take the server's default.
+
+    ``depends_on``: ids of jobs that must end DONE first (the job waits, PENDING, until then).
+    """
     body: dict[str, Any] = {"type": job_type, "payload": dict(payload or {})}
     options = {
         "queue": queue,
@@ -172,6 +176,7 @@ def job_body(
         "timeout_seconds": timeout_seconds,
         "run_at": run_at.isoformat() if isinstance(run_at, datetime) else run_at,
         "unique_key": unique_key,
+        "depends_on": None if depends_on is None else list(depends_on),
     }
     body.update((name, value) for name, value in options.items() if value is not None)
     return body

@@ -58,6 +58,14 @@ class ValidationFailed(JobsvcError):
         self.errors = errors
 
 
+class ParentsRefused(ValidationFailed):
+    """A job's depends_on names jobs that do not exist, or that ended FAILED or CANCELLED."""
+
+    def __init__(self, by_item: dict[int, list[str]]) -> None:
+        super().__init__({str(index): {"depends_on": why} for index, why in by_item.items()})
+        self.by_item = by_item  # the index of each refused job in the enqueue, and why
+
+
 class MalformedBody(JobsvcError):
     """The request body is not valid JSON."""
 

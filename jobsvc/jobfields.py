@@ -17,12 +17,14 @@ from typing import Any, Literal
 from .models import QUEUE_NAME_MAX, UNIQUE_KEY_MAX
 from .registry import TYPE_NAME_PATTERN
 
-JsonKind = Literal["string", "object", "integer", "number", "date-time"]
+JsonKind = Literal["string", "object", "integer", "number", "date-time", "id-list"]
 
 QUEUE_NAME_PATTERN = re.compile(rf"^[A-Za-z0-9_.:-]{{1,{QUEUE_NAME_MAX}}}$")
 PRIORITY_RANGE = (-1_000_000, 1_000_000)
 MAX_ATTEMPTS_RANGE = (1, 1000)
 TIMEOUT_RANGE_SECONDS = (0.001, 7 * 24 * 3600.0)
+JOB_ID_RANGE = (1, 2**63 - 1)
+DEPENDS_ON_MAX = 100  # parents one job may wait for
 RUN_AT_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 RUN_AT_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 # Printable text without control characters, so a key reads back the same in logs and JSON.
@@ -76,6 +78,8 @@ class JobField:
     openapi_pattern: str | None = None  # published where ``pattern`` cannot say it (dates)
     encode: Callable[[Any], Any] = _same
     encoded_attribute: str | None = None
+    column: bool = True
+    max_items: int | None = None
     # Seconds from the database's now, folded by the insert into this time column (which must
     # come first), instead of a column of its own: delay_seconds lands in run_at.
     delay_of: str | None = None
@@ -168,8 +172,25 @@ ENQUEUE_FIELDS: tuple[JobField, ...] = (
         description="While a PENDING or RUNNING job has this key, enqueueing another with it "
         "returns that job (200, duplicate: true) instead of creating a second.",
     ),
+    JobField(
+        "depends_on",
+        "id-list",
+        tuple[int, ...] | None,
+        default=tuple,
+        store_optional=True,
+        bounds=JOB_ID_RANGE,
+        max_items=DEPENDS_ON_MAX,
+        description=(
+            f"Ids of up to {DEPENDS_ON_MAX} stored jobs that must end DONE before this one runs "
+            "(duplicates collapse). Unknown ids, or a parent already FAILED or CANCELLED, are "
+            "422; a parent that later ends FAILED or CANCELLED cancels this job."
+        ),
+        column=False,
+    ),
 )
 ENQUEUE_FIELD_NAMES = tuple(field.name for field in ENQUEUE_FIELDS)
+# The fields the insert's JSON batch carries (delay fields fold into their time column).
+COLUMN_FIELDS = tuple(field for field in ENQUEUE_FIELDS if field.column)
 # Fields that may not both be given: (a time, a delay that would set the same time).
 EXCLUSIVE_FIELDS = tuple(
     (field.delay_of, field.name) for field in ENQUEUE_FIELDS if field.delay_of is not None
@@ -177,5 +198,10 @@ EXCLUSIVE_FIELDS = tuple(
 
 
 def batch_row(job: Any) -> dict[str, Any]:
-    """Return one job of the insert's JSON batch: every field by name, encoded."""
-    return {field.name: field.batch_value(job) for field in ENQUEUE_FIELDS}
+    """Return one job of the insert's JSON batch: every column field by name, encoded."""
+    return {field.name: field.batch_value(job) for field in COLUMN_FIELDS}
+
+
+def unique_ids(ids: Any) -> tuple[int, ...]:
+    """Return ``ids`` without repeats, in their first order (``depends_on`` collapses them)."""
+    return tuple(dict.fromkeys(ids))

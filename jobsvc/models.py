@@ -12,6 +12,7 @@ from sqlalchemy import (
     Boolean,
     Enum,
     Float,
+    ForeignKey,
     Index,
     Integer,
     String,
@@ -42,6 +43,9 @@ FINGERPRINT_CHARS = 64  # hex digits of a SHA-256 digest
 # The predicate of the partial unique index over active jobs: the INSERT's ON CONFLICT names it
 # again, so both are written from this one string.
 ACTIVE_UNIQUE_PREDICATE = "unique_key IS NOT NULL AND status IN ('PENDING', 'RUNNING')"
+# A job is ready (claimable once run_at passes) when PENDING and waiting for no parent; the
+# claim's WHERE repeats this predicate literally, so the planner reads the partial indexes.
+READY_PREDICATE = "status = 'PENDING' AND waiting_count = 0"
 
 
 class JobStatus(enum.StrEnum):
@@ -93,6 +97,12 @@ class Job(Base):
     locked_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     unique_key: Mapped[str | None] = mapped_column(String(UNIQUE_KEY_MAX), nullable=True)
+    # How many of its parents (depends_on) are not DONE yet; while above 0 a PENDING job stays
+    # out of the ready indexes, so jobs without parents pay nothing for dependencies.
+    waiting_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    # Set (under the parent's row lock) when a child names this job in depends_on: only such
+    # jobs take the completion's dependency steps.
+    has_dependents: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
     __table_args__ = (
         # The claim reads only this index: finished rows never enter it, so they cost the claim
@@ -103,7 +113,7 @@ class Job(Base):
             text("priority DESC"),
             "run_at",
             "id",
-            **partial("status = 'PENDING'"),
+            **partial(READY_PREDICATE),
         ),
         # The same order for workers that serve every queue (no queue filter to lead with).
         Index(
@@ -111,7 +121,7 @@ class Job(Base):
             text("priority DESC"),
             "run_at",
             "id",
-            **partial("status = 'PENDING'"),
+            **partial(READY_PREDICATE),
         ),
         # The rescuer looks for expired leases among running jobs only.
         Index(
@@ -150,6 +160,24 @@ class Queue(Base):
     window_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     window_starts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=db_now())
+
+
+class JobDependency(Base):
+    """One edge of ``depends_on``: ``child_id`` runs only once ``parent_id`` is DONE."""
+
+    __tablename__ = "job_dependencies"
+
+    child_id: Mapped[int] = mapped_column(
+        JobId, ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    parent_id: Mapped[int] = mapped_column(
+        JobId, ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+
+    __table_args__ = (
+        # A finished parent finds its children by this index.
+        Index("ix_job_dependencies_parent", "parent_id"),
+    )
 
 
 TOKEN_NAME_MAX = 64  # characters

@@ -55,6 +55,12 @@ values = {
         json_scalars,
     ),
     "run_at": st.one_of(st.none(), st.sampled_from(["2030-01-01T00:00:00Z", "yesterday"])),
+    "depends_on": st.one_of(
+        st.lists(st.integers(-1, 2**64), max_size=4),
+        st.lists(st.sampled_from([1, 2, 2**63 - 1]), min_size=99, max_size=102),
+        st.lists(json_scalars, max_size=3),
+        json_scalars,
+    ),
     "delay_seconds": st.one_of(
         st.floats(-1, 40_000_000),
         st.sampled_from([0, 0.0, -0.0, 31_536_000, 31_536_000.5]),
@@ -90,6 +96,7 @@ common_items = st.fixed_dictionaries(
         "priority": st.integers(-1_000_000, 1_000_000),
         "max_attempts": st.one_of(st.none(), st.integers(1, 1000)),
         "timeout_seconds": st.one_of(st.none(), st.floats(0.001, 604800.0)),
+        "depends_on": st.lists(st.integers(1, 2**63 - 1), max_size=100),
     },
 )
 edges = {

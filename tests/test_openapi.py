@@ -84,12 +84,31 @@ def test_the_served_document_is_the_one_fuzzed_below(token_app):
 schema = schemathesis.openapi.from_dict(DOCUMENT)
 
 
+def _valid_ids(value: object) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) <= 100
+        and all(type(v) is int and 1 <= v < 2**63 for v in value)
+    )
+
+
+def _without_parents(body: object) -> None:
+    # Valid ids the generator draws for depends_on name no stored job: a 422 the document
+    # cannot rule out (tests/test_api_dependencies.py covers it), so they are dropped. Invalid
+    # values stay: the API must still refuse them.
+    items = body.get("jobs") if isinstance(body, dict) and "jobs" in body else [body]
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict) and _valid_ids(item.get("depends_on")):
+            del item["depends_on"]
+
+
 @schema.parametrize()
 @settings(
     max_examples=SCHEMATHESIS_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck)
 )
 def test_api_keeps_to_its_openapi_document(case, token_app):
     app, token = token_app
+    _without_parents(case.body)
     case.operation.schema.app = app  # send requests to this test's app, in-process (WSGI)
     case.call_and_validate(headers=bearer(token), app=app)
 

@@ -24,8 +24,9 @@ PG_CLAIM = """
 UPDATE jobs SET status = 'RUNNING', attempts = attempts + 1, lease_token = %(token)s,
     locked_by = %(worker)s, lease_expires_at = now() + make_interval(secs => %(lease)s),
     started_at = now(), updated_at = now()
-WHERE id IN (SELECT id FROM jobs WHERE status = 'PENDING' AND run_at <= now()
-             AND queue IN ('default') ORDER BY priority DESC, run_at, id LIMIT %(limit)s
+WHERE id IN (SELECT id FROM jobs WHERE status = 'PENDING' AND waiting_count = 0
+             AND run_at <= now() AND queue IN ('default')
+             ORDER BY priority DESC, run_at, id LIMIT %(limit)s
              FOR UPDATE SKIP LOCKED)
 RETURNING id, type, queue, payload, attempts, max_attempts, timeout_seconds, priority, run_at
 """
@@ -42,8 +43,9 @@ SQLITE_CLAIM = f"""
 UPDATE jobs SET status = 'RUNNING', attempts = attempts + 1, lease_token = :token,
     locked_by = :worker, lease_expires_at = {SQLITE_NOW} + :lease,
     started_at = {SQLITE_NOW}, updated_at = {SQLITE_NOW}
-WHERE id IN (SELECT id FROM jobs WHERE status = 'PENDING' AND run_at <= {SQLITE_NOW}
-             AND queue IN ('default') ORDER BY priority DESC, run_at, id LIMIT :limit)
+WHERE id IN (SELECT id FROM jobs WHERE status = 'PENDING' AND waiting_count = 0
+             AND run_at <= {SQLITE_NOW} AND queue IN ('default')
+             ORDER BY priority DESC, run_at, id LIMIT :limit)
 RETURNING id, type, queue, payload, attempts, max_attempts, timeout_seconds, priority, run_at
 """
 SQLITE_COMPLETE = f"""

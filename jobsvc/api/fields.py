@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from marshmallow import ValidationError, fields
+from marshmallow import ValidationError, fields, validate
 
 
 class StrictInteger(fields.Integer):
@@ -99,3 +99,24 @@ class BoundedDateTime(fields.AwareDateTime):
                 f"Must be between {self.earliest.isoformat()} and {self.latest.isoformat()}."
             )
         return moment
+
+
+class IdList(fields.List):
+    """A JSON array of job ids, without repeats: the first of each id is kept, in order."""
+
+    def __init__(self, *, bounds: tuple[int, int], max_items: int, **kwargs: Any) -> None:
+        low, high = bounds
+        self.max_items = max_items
+        super().__init__(
+            StrictInteger(validate=validate.Range(low, high)),
+            validate=validate.Length(max=max_items),
+            **kwargs,
+        )
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if type(value) is not list:
+            raise ValidationError("Not a valid list of job ids.")
+        # The limit counts the ids as sent, repeats included (Length below only documents it).
+        if len(value) > self.max_items:
+            raise ValidationError(f"Holds {len(value)} ids; the limit is {self.max_items}.")
+        return tuple(dict.fromkeys(super()._deserialize(value, attr, data, **kwargs)))

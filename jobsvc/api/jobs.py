@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from marshmallow import Schema, ValidationError
 
-from ..errors import JobNotFound, ValidationFailed
+from ..errors import JobNotFound, ParentsRefused, ValidationFailed
 from ..models import JobStatus
 from ..newjobs import new_job
 from ..store import BULK_BATCH_MAX, Enqueued, IdempotencyClaim, JobStore, NewJob
@@ -145,7 +145,10 @@ def create_job() -> Response:
     api.ready_cap.admit([new_job])
     if claim is not None or new_job.unique_key is not None:
         return _created_checked(new_job, claim)
-    (job_id,) = _store().enqueue([new_job])
+    try:
+        (job_id,) = _store().enqueue([new_job])
+    except ParentsRefused as exc:
+        raise ValidationFailed({"depends_on": exc.by_item[0]}) from None
     api.enqueued.count((new_job,))
     # CreatedSchema's shape and get_job's URL, written directly: jsonify and url_for were a
     # fifth of the request's own cost. job_id is an int, so the JSON needs no escaping.
@@ -157,9 +160,12 @@ def create_job() -> Response:
 
 
 def _created_checked(new_job: NewJob, claim: IdempotencyClaim | None) -> Response:
-    (enqueued,) = _store().enqueue_checked(
-        [new_job], [claim], keys_kept_seconds=_keys_kept_seconds()
-    )
+    try:
+        (enqueued,) = _store().enqueue_checked(
+            [new_job], [claim], keys_kept_seconds=_keys_kept_seconds()
+        )
+    except ParentsRefused as exc:
+        raise ValidationFailed({"depends_on": exc.by_item[0]}) from None
     if enqueued.created:
         state().enqueued.count((new_job,))
     response = jsonify(_created_body(enqueued))
@@ -233,11 +239,19 @@ def create_jobs() -> tuple[Response, int]:
         raise ValidationFailed({"jobs": errors})
     state().ready_cap.admit(new_jobs)
     if keys_at or any(job.unique_key is not None for job in new_jobs):
-        checked = _store().enqueue_checked(new_jobs, claims, keys_kept_seconds=_keys_kept_seconds())
+        try:
+            checked = _store().enqueue_checked(
+                new_jobs, claims, keys_kept_seconds=_keys_kept_seconds()
+            )
+        except ParentsRefused as exc:
+            raise ValidationFailed({"jobs": exc.errors}) from None
         created = any(enqueued.created for enqueued in checked)
         state().enqueued.count([j for j, e in zip(new_jobs, checked, strict=True) if e.created])
         return jsonify({"jobs": [_created_body(e) for e in checked]}), 201 if created else 200
-    ids = _store().enqueue(new_jobs)
+    try:
+        ids = _store().enqueue(new_jobs)
+    except ParentsRefused as exc:
+        raise ValidationFailed({"jobs": exc.errors}) from None
     state().enqueued.count(new_jobs)
     # CreatedSchema's shape, built directly: dumping it per job cost a tenth of the request.
     status = JobStatus.PENDING.value

@@ -13,7 +13,13 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from ..jobfields import ENQUEUE_FIELD_NAMES, ENQUEUE_FIELDS, EXCLUSIVE_FIELDS, JobField
+from ..jobfields import (
+    ENQUEUE_FIELD_NAMES,
+    ENQUEUE_FIELDS,
+    EXCLUSIVE_FIELDS,
+    JobField,
+    unique_ids,
+)
 
 _KNOWN_KEYS = frozenset(ENQUEUE_FIELD_NAMES)
 _UNDECIDED = object()  # a value the quick path leaves to the schema
@@ -57,6 +63,22 @@ def _number_check(field: JobField) -> Check:
     return check
 
 
+def _id_list_check(field: JobField) -> Check:
+    low, high = field.bounds or (-math.inf, math.inf)
+    most = field.max_items if field.max_items is not None else math.inf
+
+    def check(value: Any) -> Any:
+        # Length first: the limit counts the ids as sent, repeats included, as the schema does.
+        if type(value) is not list or len(value) > most:
+            return _UNDECIDED
+        for item in value:
+            if type(item) is not int or not low <= item <= high:
+                return _UNDECIDED
+        return unique_ids(value)
+
+    return check
+
+
 def _schema_decides(field: JobField) -> Check:
     return lambda value: _UNDECIDED  # dates: marshmallow parses them
 
@@ -67,6 +89,7 @@ _CHECKS: dict[str, Callable[[JobField], Check]] = {
     "integer": _integer_check,
     "number": _number_check,
     "date-time": _schema_decides,
+    "id-list": _id_list_check,
 }
 # (name, required, nullable, default field, check) per field, built once.
 _RULES = tuple(

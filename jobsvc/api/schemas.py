@@ -22,6 +22,7 @@ from ..registry import TYPE_NAME_PATTERN
 from ..store.selection import BULK_BATCH_MAX, JobSelection
 from .fields import (
     BoundedDateTime,
+    IdList,
     JSONObject,
     QueryInteger,
     StrictInteger,
@@ -59,6 +60,8 @@ def _marshmallow_field(field: JobField) -> fields.Field:
     if field.kind == "date-time":
         earliest, latest = field.bounds
         return BoundedDateTime(earliest=earliest, latest=latest, **presence)
+    if field.kind == "id-list":
+        return IdList(bounds=field.bounds, max_items=field.max_items, **presence)
     raise ValueError(f"no marshmallow field for JSON kind {field.kind!r}")
 
 
@@ -129,6 +132,13 @@ class JobSchema(Schema):
     locked_by = fields.String(allow_none=True)
     lease_expires_at = fields.AwareDateTime(format="iso", allow_none=True)
     unique_key = fields.String(allow_none=True)
+    waiting_on = fields.List(
+        fields.Integer(),
+        metadata={
+            "description": "Ids of the jobs in its depends_on that are not DONE yet; while any "
+            "is listed, a PENDING job is not claimed."
+        },
+    )
 
 
 _JOB_FIELD_NAME = "(" + "|".join(JobSchema._declared_fields) + ")"

@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, String, null, update
+from sqlalchemy import JSON, BigInteger, String, false, null, update
 
 from ..models import Job
 from ..timestamps import db_now
@@ -43,12 +43,22 @@ def batch_parameter(outcomes: Sequence[Succeeded]) -> str:
 _BATCH_COLUMNS = (("job_id", BigInteger()), ("token", String()), ("result", JSON()))
 
 
-def complete_statement(dialect: Dialect) -> Any:
-    """Return the UPDATE that marks a batch DONE where each row still holds its lease."""
+def complete_statement(dialect: Dialect, *, parents: bool) -> Any:
+    """Return the UPDATE that marks a batch DONE where each row still holds its lease.
+
+    ``parents=False`` (the hot path, its own transaction): it leaves alone the jobs other jobs
+    depend on, which must finish beside their dependency steps (``LeaseStore``); a row left
+    alone is reported like a lost lease. ``parents=True`` completes them as well, inside the
+    caller's transaction, and returns each row's ``has_dependents``.
+    """
     c = dialect.json_rows("batch", _BATCH_COLUMNS).columns
+    fenced = (jobs.c.id == c["job_id"], jobs.c.lease_token == c["token"], jobs.c.status == RUNNING)
+    if not parents:
+        fenced = (*fenced, jobs.c.has_dependents == false())
+    returned = (jobs.c.id, jobs.c.has_dependents) if parents else (jobs.c.id,)
     return (
         update(jobs)
-        .where(jobs.c.id == c["job_id"], jobs.c.lease_token == c["token"], jobs.c.status == RUNNING)
+        .where(*fenced)
         .values(
             status=DONE,
             result=c["result"],
@@ -57,5 +67,5 @@ def complete_statement(dialect: Dialect) -> Any:
             lease_token=null(),
             lease_expires_at=null(),
         )
-        .returning(jobs.c.id)
+        .returning(*returned)
     )

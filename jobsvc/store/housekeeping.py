@@ -17,7 +17,7 @@ from ..jobfields import PRIORITY_RANGE
 from ..models import Job, JobStatus
 from ..timestamps import db_now_plus, periods_since
 from .execute import Executor, translate_errors
-from .sql import PENDING
+from .sql import PENDING, ZERO
 
 jobs = Job.__table__
 
@@ -62,6 +62,7 @@ class HousekeepingStore:
             select(jobs.c.id)
             .where(
                 jobs.c.status == PENDING,
+                jobs.c.waiting_count == ZERO,  # ready jobs: the ready index's predicate
                 jobs.c.run_at <= db_now_plus(-bindparam("period")),
                 jobs.c.priority < self._aged_priority,
             )

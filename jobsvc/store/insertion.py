@@ -12,9 +12,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Float, func, insert, literal_column, select, true
+from sqlalchemy import Float, Integer, func, insert, literal_column, select, true
 
-from ..jobfields import ENQUEUE_FIELDS, batch_row
+from ..jobfields import COLUMN_FIELDS, batch_row
 from ..models import Job
 from ..timestamps import db_now, db_now_plus
 from .dialects import Dialect
@@ -26,10 +26,10 @@ jobs = Job.__table__
 # Each enqueue field travels in the batch under its name and lands in its column, read with the
 # column's own type (the dialect knows how a JSON or a timestamp column travels as JSON).
 _BATCH_COLUMNS = tuple(
-    (field.name, Float() if field.delay_of else jobs.c[field.name].type) for field in ENQUEUE_FIELDS
+    (field.name, Float() if field.delay_of else jobs.c[field.name].type) for field in COLUMN_FIELDS
 )
-_COLUMNS = tuple(field.name for field in ENQUEUE_FIELDS if not field.delay_of)
-_DELAYS = {field.delay_of: field.name for field in ENQUEUE_FIELDS if field.delay_of}
+_COLUMNS = tuple(field.name for field in COLUMN_FIELDS if not field.delay_of)
+_DELAYS = {field.delay_of: field.name for field in COLUMN_FIELDS if field.delay_of}
 # What the row gets that no client sets: times from the database's clock, a fresh state.
 _SERVER_SET = {
     "created_at": db_now(),
@@ -40,11 +40,20 @@ _SERVER_SET = {
 
 
 _TARGETS = list(_COLUMNS) + list(_SERVER_SET)
+# Jobs with parents also carry how many of them are not DONE yet (see store/dependencies.py).
+_WAITING_COLUMN = ("waiting_count", Integer())
 
 
-def batch_parameter(new_jobs: Sequence[NewJob]) -> str:
-    """Return the JSON document that carries ``new_jobs`` into the statement."""
-    return json.dumps([batch_row(job) for job in new_jobs])
+def batch_parameter(new_jobs: Sequence[NewJob], waiting: Sequence[int] | None = None) -> str:
+    """Return the JSON document that carries ``new_jobs`` (and their ``waiting`` counts)."""
+    if waiting is None:
+        return json.dumps([batch_row(job) for job in new_jobs])
+    return json.dumps(
+        [
+            batch_row(job) | {"waiting_count": count}
+            for job, count in zip(new_jobs, waiting, strict=True)
+        ]
+    )
 
 
 def _value(name: str, batch: Any) -> Any:
@@ -59,9 +68,11 @@ def _value(name: str, batch: Any) -> Any:
     return func.coalesce(batched, default.arg)
 
 
-def _batch_rows(dialect: Dialect, *, upsert: bool = False) -> Any:
-    batch = dialect.json_rows("batch", _BATCH_COLUMNS)
-    values = [_value(name, batch) for name in _COLUMNS]
+def _batch_rows(dialect: Dialect, *, upsert: bool = False, waiting: bool = False) -> Any:
+    batch_columns = (*_BATCH_COLUMNS, _WAITING_COLUMN) if waiting else _BATCH_COLUMNS
+    columns = (*_COLUMNS, _WAITING_COLUMN[0]) if waiting else _COLUMNS
+    batch = dialect.json_rows("batch", batch_columns)
+    values = [_value(name, batch) for name in columns]
     rows = select(*values, *_SERVER_SET.values()).select_from(batch.source)
     if upsert:  # SQLite cannot parse INSERT ... SELECT ... ON CONFLICT without a WHERE
         rows = rows.where(true())
@@ -70,9 +81,14 @@ def _batch_rows(dialect: Dialect, *, upsert: bool = False) -> Any:
     return rows
 
 
-def insert_statement(dialect: Dialect) -> Any:
-    """Return the INSERT ... SELECT that stores a batch of PENDING jobs, returning ids."""
-    return insert(jobs).from_select(_TARGETS, _batch_rows(dialect)).returning(jobs.c.id)
+def insert_statement(dialect: Dialect, *, waiting: bool = False) -> Any:
+    """Return the INSERT ... SELECT that stores a batch of PENDING jobs, returning ids.
+
+    ``waiting``: the batch also carries each job's ``waiting_count`` (jobs with parents).
+    """
+    targets = [*_COLUMNS, _WAITING_COLUMN[0]] if waiting else _COLUMNS
+    rows = _batch_rows(dialect, waiting=waiting)
+    return insert(jobs).from_select([*targets, *_SERVER_SET], rows).returning(jobs.c.id)
 
 
 def unique_insert_statement(dialect: Dialect) -> Any:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import fields
+from dataclasses import fields, replace
 from datetime import datetime
 from typing import Any
 
@@ -11,15 +11,22 @@ from sqlalchemy import case, exists, func, literal, select, text, update
 from sqlalchemy.engine import Engine, Row
 from sqlalchemy.exc import DBAPIError
 
-from ..errors import DatabaseUnavailable, IdempotencyKeyReused, InvalidTransition, JobNotFound
+from ..errors import (
+    DatabaseUnavailable,
+    IdempotencyKeyReused,
+    InvalidTransition,
+    JobNotFound,
+    ParentsRefused,
+)
 from ..models import Job, JobStatus
 from ..timestamps import db_now
+from . import dependencies
 from .execute import Executor, Transaction, is_deadlock, translate_errors
 from .idempotency import IdempotencyClaim, IdempotencyKeys, KnownKey, LostRace
 from .insertion import batch_parameter, insert_statement, unique_insert_statement
 from .records import Enqueued, JobRecord, NewJob
 from .selection import BULK_BATCH_MAX, BulkResult, JobSelection
-from .sql import PENDING, RUNNING
+from .sql import PENDING, RUNNING, ZERO
 
 jobs = Job.__table__
 
@@ -27,7 +34,7 @@ CANCELLABLE = (JobStatus.PENDING, JobStatus.RUNNING)
 RETRYABLE = (JobStatus.FAILED, JobStatus.CANCELLED)
 DEFAULT_KEYS_KEPT_SECONDS = 86_400.0  # JOBSVC_IDEMPOTENCY_SECONDS's default
 RACE_ATTEMPTS = 5  # transactions a keyed enqueue tries before it answers "try again"
-_RECORD_COLUMNS = [jobs.c[field.name] for field in fields(JobRecord)]
+_RECORD_COLUMNS = [jobs.c[field.name] for field in fields(JobRecord) if field.name in jobs.c]
 
 
 def _record(row: Row[Any]) -> JobRecord:
@@ -47,6 +54,42 @@ def _retry_changes() -> dict[str, Any]:
     }
 
 
+def _with_waiting_on(transaction: Transaction, records: list[JobRecord]) -> list[JobRecord]:
+    # Only waiting jobs cost the second (indexed) read: the rest wait on nothing.
+    waiting = {
+        record.id
+        for record in records
+        if record.waiting_count > 0 and record.status is JobStatus.PENDING
+    }
+    if not waiting:
+        return records
+    found = dependencies.waiting_on(transaction, waiting)
+    return [
+        replace(record, waiting_on=found[record.id]) if record.id in found else record
+        for record in records
+    ]
+
+
+def _refusals(new_jobs: Sequence[NewJob], statuses: dict[int, JobStatus]) -> dict[int, list[str]]:
+    """Why each job's depends_on cannot be kept, by the job's index; empty if all can."""
+    refused: dict[int, list[str]] = {}
+    for index, job in enumerate(new_jobs):
+        parents = job.depends_on or ()
+        unknown = [parent for parent in parents if parent not in statuses]
+        ended = [p for p in parents if statuses.get(p) in dependencies.ENDED_BADLY]
+        why = []
+        if unknown:
+            why.append(f"No job has id {', '.join(map(str, unknown))}.")
+        if ended:
+            why.extend(
+                f"Job {parent} ended {statuses[parent].value}; retry it before depending on it."
+                for parent in ended
+            )
+        if why:
+            refused[index] = why
+    return refused
+
+
 class JobStore:
     """Reads and writes jobs for API clients; one method is one transaction."""
 
@@ -56,22 +99,54 @@ class JobStore:
         self._insert = self._sql.prepare(insert_statement(self._sql.dialect))
         self._unique_insert = self._sql.prepare(unique_insert_statement(self._sql.dialect))
         self._keys = IdempotencyKeys(self._sql.dialect)
+        self._insert_waiting = insert_statement(self._sql.dialect, waiting=True)
 
     @translate_errors
     def enqueue(self, jobs_to_add: Sequence[NewJob]) -> list[int]:
         """Store new PENDING jobs and return their ids, in order.
 
         A job whose unique_key an active job holds is not stored: its id is that job's
-        (``enqueue_checked`` says which ones).
+        (``enqueue_checked`` says which ones). Raises ``ParentsRefused`` if a job's
+        ``depends_on`` names an unknown job, or one that ended FAILED or CANCELLED; then none
+        is stored.
         """
         if not jobs_to_add:
             return []
         if any(job.unique_key is not None for job in jobs_to_add):
             return [enqueued.id for enqueued in self.enqueue_checked(jobs_to_add)]
+        if any(job.depends_on for job in jobs_to_add):
+            with self._sql.write() as transaction:
+                return self._insert_children(transaction, jobs_to_add)
         # No notify_queues here: on PostgreSQL the insert trigger of migration 0002 sends one
         # NOTIFY per statement and queue within this round trip; SQLite workers see the commit.
         rows = self._sql.run_one(self._insert, {"batch": batch_parameter(jobs_to_add)})
         return sorted(row[0] for row in rows)  # ids rise in the batch's order
+
+    def _insert_children(
+        self, transaction: Transaction, jobs_to_add: Sequence[NewJob]
+    ) -> list[int]:
+        """Store jobs some of which have parents: lock the parents, insert, add the edges."""
+        dialect = self._sql.dialect
+        named = {parent for job in jobs_to_add for parent in job.depends_on or ()}
+        statuses = dependencies.lock_parents(transaction, dialect, named)
+        refused = _refusals(jobs_to_add, statuses)
+        if refused:
+            raise ParentsRefused(refused)
+        waiting = [
+            sum(statuses[p] is not JobStatus.DONE for p in job.depends_on or ())
+            for job in jobs_to_add
+        ]
+        batch = batch_parameter(jobs_to_add, waiting)
+        # The insert trigger (PostgreSQL) wakes workers: a waiting child is not claimable,
+        # so a wake-up for one costs an idle worker one empty claim.
+        ids = sorted(row[0] for row in transaction.run(self._insert_waiting, {"batch": batch}))
+        pairs = [
+            (child, parent)
+            for child, job in zip(ids, jobs_to_add, strict=True)
+            for parent in job.depends_on or ()
+        ]
+        dependencies.add_edges(transaction, dialect, pairs)
+        return ids
 
     @translate_errors
     def enqueue_checked(
@@ -169,6 +244,22 @@ class JobStore:
     ) -> list[Enqueued]:
         if not jobs_to_add:
             return []
+        if any(job.depends_on for job in jobs_to_add):
+            # unique_key's conflict-skipping insert cannot carry waiting counts and edges.
+            both = [i for i, job in enumerate(jobs_to_add) if job.depends_on and job.unique_key]
+            if both:
+                why = ["Cannot be combined with unique_key (yet)."]
+                raise ParentsRefused({index: why for index in both})
+            if all(job.unique_key is None for job in jobs_to_add):
+                ids = self._insert_children(transaction, jobs_to_add)
+                return [Enqueued(job_id, JobStatus.PENDING, created=True) for job_id in ids]
+            raise ParentsRefused(
+                {
+                    i: ["Jobs with depends_on and jobs with unique_key go in separate calls."]
+                    for i, job in enumerate(jobs_to_add)
+                    if job.depends_on
+                }
+            )
         batch = {"batch": batch_parameter(jobs_to_add)}
         if all(job.unique_key is None for job in jobs_to_add):
             ids = sorted(row[0] for row in transaction.execute(self._insert, batch))
@@ -212,7 +303,7 @@ class JobStore:
     def get(self, job_id: int) -> JobRecord:
         """Return the job with ``job_id``."""
         with self._sql.read() as transaction:
-            return self._get(transaction, job_id)
+            return _with_waiting_on(transaction, [self._get(transaction, job_id)])[0]
 
     @translate_errors
     def list(
@@ -248,7 +339,8 @@ class JobStore:
         if before_id is not None:
             query = query.where(jobs.c.id < before_id)
         with self._sql.read() as transaction:
-            return [_record(row) for row in transaction.execute(query)]
+            records = [_record(row) for row in transaction.execute(query)]
+            return _with_waiting_on(transaction, records)
 
     @translate_errors
     def cancel(self, job_id: int) -> JobRecord:
@@ -263,6 +355,10 @@ class JobStore:
             record = self._transition_in(transaction, job_id, CANCELLABLE, changes, "cancel")
             if record.lease_token is not None:
                 self._sql.dialect.notify_cancel(transaction, job_id)
+            if record.has_dependents:
+                dependencies.cancel_dependents(
+                    transaction, self._sql.dialect, [job_id], JobStatus.CANCELLED
+                )
         return record
 
     @translate_errors
@@ -274,8 +370,31 @@ class JobStore:
         """
         with self._sql.write() as transaction:
             record = self._transition_in(transaction, job_id, RETRYABLE, _retry_changes(), "retry")
+            record = self._wait_again(transaction, record)
             self._sql.dialect.notify(transaction, {record.queue})
         return record
+
+    def _wait_again(self, transaction: Transaction, record: JobRecord) -> JobRecord:
+        """Count a retried job's parents that are not DONE now; refuse if one ended badly.
+
+        Its dependents that were cancelled stay cancelled: each may be retried in turn.
+        """
+        parents = dependencies.parents_of(transaction, record.id)
+        if not parents:
+            return record
+        statuses = dependencies.lock_parents(transaction, self._sql.dialect, parents)
+        ended = [p for p in parents if statuses.get(p) in dependencies.ENDED_BADLY]
+        if ended:  # raising rolls the retry back
+            raise InvalidTransition(
+                f"cannot retry job {record.id}: job {ended[0]}, which it depends on, is "
+                f"{statuses[ended[0]].value}; retry that job first",
+                job_status=record.status.value,
+            )
+        waiting = tuple(p for p in parents if statuses.get(p) is not JobStatus.DONE)
+        transaction.execute(
+            update(jobs).where(jobs.c.id == record.id).values(waiting_count=len(waiting))
+        )
+        return replace(record, waiting_count=len(waiting), waiting_on=waiting)
 
     @translate_errors
     def cancel_many(self, selection: JobSelection, limit: int = BULK_BATCH_MAX) -> BulkResult:
@@ -334,12 +453,15 @@ class JobStore:
 
     @translate_errors
     def count_waiting(self, queue: str, up_to: int) -> int:
-        """Return how many PENDING jobs ``queue`` holds, counting no further than ``up_to``."""
+        """Return how many ready PENDING jobs ``queue`` holds, counting no further than ``up_to``.
+
+        Children waiting for parents are not counted: they are outside the ready index.
+        """
         # The LIMIT bounds the cost by the cap, not by the backlog: the partial ready index
         # yields the first up_to rows and the count stops there.
         waiting = (
             select(literal(1))
-            .where(jobs.c.status == JobStatus.PENDING, jobs.c.queue == queue)
+            .where(jobs.c.status == PENDING, jobs.c.waiting_count == ZERO, jobs.c.queue == queue)
             .limit(up_to)
             .subquery()
         )

@@ -25,13 +25,13 @@ from sqlalchemy.types import NullType
 from ..models import Job, JobStatus, Queue
 from ..retry import RetryPolicy
 from ..timestamps import db_now, db_now_plus
-from . import outcomes
+from . import dependencies, outcomes
 from .completion import batch_parameter, complete_statement
 from .driver import DriverStatement
 from .execute import Executor, Transaction, translate_errors
 from .queues import QueueLimits, QueueLimitsCache, QueueStore
 from .records import ClaimedJob, Failed, Lease, Outcome, Released, Rescued, Succeeded
-from .sql import PENDING, RUNNING
+from .sql import PENDING, RUNNING, ZERO
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def _claim_statement(queue_count: int | None, skipped_count: int = 0) -> Any:
     """
     ready = (
         select(jobs.c.id)
-        .where(jobs.c.status == PENDING, jobs.c.run_at <= db_now())
+        .where(jobs.c.status == PENDING, jobs.c.waiting_count == ZERO, jobs.c.run_at <= db_now())
         .order_by(jobs.c.priority.desc(), jobs.c.run_at, jobs.c.id)
         .limit(bindparam("limit"))
         .with_for_update(skip_locked=True)
@@ -150,7 +150,10 @@ class LeaseStore:
         self.engine = engine
         self.retry_policy = retry_policy
         self._sql = Executor(engine)
-        self._complete = self._sql.prepare(complete_statement(self._sql.dialect))
+        self._complete = self._sql.prepare(complete_statement(self._sql.dialect, parents=False))
+        self._complete_parents = self._sql.prepare(
+            complete_statement(self._sql.dialect, parents=True)
+        )
         # By number of queues, and of queues skipped: built once per worker and shape.
         self._claims: dict[tuple[int | None, int], DriverStatement] = {}
         self._queue_limits = QueueLimitsCache(QueueStore(engine))
@@ -390,11 +393,17 @@ class LeaseStore:
         succeeded = [o for o in outcomes if isinstance(o, Succeeded)]
         if len(succeeded) == len(outcomes):
             # The hot path, a flush of successes: the one statement is its own transaction.
-            return self._complete_successes(self._sql.run_one, succeeded)
+            left = self._complete_successes(self._sql.run_one, succeeded)
+            if not left:
+                return []
+            # Parents (and lost leases) were left alone: finish them with their children.
+            with self._sql.write() as transaction:
+                return self._complete_with_children(transaction, left)
         with self._sql.write() as transaction:
             # Every success of the flush in the same one statement, inside the transaction.
-            lost = self._complete_successes(transaction.run, succeeded) if succeeded else []
+            lost = self._complete_with_children(transaction, succeeded) if succeeded else []
             released_queues: set[str] = set()
+            failed_parents: list[int] = []
             for outcome in outcomes:
                 if isinstance(outcome, Succeeded):
                     continue
@@ -403,18 +412,43 @@ class LeaseStore:
                     lost.append(outcome.lease.job_id)
                 elif isinstance(outcome, Released):
                     released_queues.add(row.queue)
+                elif row.has_dependents and outcome.is_final:
+                    failed_parents.append(outcome.lease.job_id)
             self._sql.dialect.notify(transaction, released_queues)
+            self._cancel_dependents(transaction, failed_parents)
         return lost
 
     def _complete_successes(
         self, run: Callable[[Any, Any], list[Any]], succeeded: Sequence[Succeeded]
-    ) -> list[int]:
-        """Mark ``succeeded`` DONE with ``run`` (alone or in a transaction); return the lost."""
+    ) -> list[Succeeded]:
+        """Mark ``succeeded`` DONE alone; return those left: parents, and lost leases."""
         rows = run(self._complete, {"batch": batch_parameter(succeeded)})
+        kept = {row[0] for row in rows}
+        return [o for o in succeeded if o.lease.job_id not in kept]
+
+    def _complete_with_children(
+        self, transaction: Transaction, succeeded: Sequence[Succeeded]
+    ) -> list[int]:
+        """Mark ``succeeded`` DONE and count them off their children; return the lost ids."""
+        rows = transaction.run(self._complete_parents, {"batch": batch_parameter(succeeded)})
+        parents = [row[0] for row in rows if row[1]]
+        dependencies.unblock_children(transaction, self._sql.dialect, parents)
         return _lost_successes(succeeded, {row[0] for row in rows})
 
+    def _cancel_dependents(self, transaction: Transaction, failed_ids: Sequence[int]) -> None:
+        """Cancel what waits on jobs that just ended FAILED, in their transaction."""
+        cancelled = dependencies.cancel_dependents(
+            transaction, self._sql.dialect, failed_ids, JobStatus.FAILED
+        )
+        if cancelled:
+            logger.info("cancelled %d jobs whose dependency failed", len(cancelled))
+
     def _outcome_statement(self, outcome: Outcome) -> Any:
-        statement = update(jobs).where(_fenced(outcome.lease)).returning(jobs.c.queue)
+        statement = (
+            update(jobs)
+            .where(_fenced(outcome.lease))
+            .returning(jobs.c.queue, jobs.c.has_dependents)
+        )
         if isinstance(outcome, Released):
             # Shutdown interrupted the attempt; it is not the job's fault, so it does not count.
             return statement.values(
@@ -460,12 +494,18 @@ class LeaseStore:
             .with_for_update(skip_locked=True)
         )
         rescued: list[Rescued] = []
+        failed_parents: list[int] = []
         with self._sql.write() as transaction:
             for row in transaction.execute(expired).all():
-                rescued.append(self._rescue_one(transaction, row))
+                one, is_parent = self._rescue_one(transaction, row)
+                rescued.append(one)
+                if is_parent and one.status == JobStatus.FAILED:
+                    failed_parents.append(one.job_id)
+            self._cancel_dependents(transaction, failed_parents)
         return rescued
 
-    def _rescue_one(self, transaction: Transaction, row: Any) -> Rescued:
+    def _rescue_one(self, transaction: Transaction, row: Any) -> tuple[Rescued, bool]:
+        """Apply the retry rule to one expired lease; return it, and whether it is a parent."""
         failure = outcomes.lease_expired(
             Lease(row.id, row.lease_token),
             attempt=row.attempts,
@@ -473,5 +513,11 @@ class LeaseStore:
             locked_by=row.locked_by,
         )
         changes = self._failure_changes(failure)
-        transaction.execute(update(jobs).where(_fenced(failure.lease)).values(**changes))
-        return outcomes.rescued(failure, changes["status"])
+        statement = (
+            update(jobs)
+            .where(_fenced(failure.lease))
+            .values(**changes)
+            .returning(jobs.c.has_dependents)
+        )
+        is_parent = bool(transaction.execute(statement).scalar())
+        return outcomes.rescued(failure, changes["status"]), is_parent

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from ..models import Job, JobStatus
 from ..timestamps import db_now, db_now_plus, epoch_minute
 from .execute import Executor, translate_errors
+from .sql import ZERO
 
 jobs = Job.__table__
 
@@ -56,7 +57,11 @@ class OverviewStore:
         # Reads the partial ready index only (PENDING rows), never finished ones.
         query = (
             select(jobs.c.queue, func.count(), func.min(jobs.c.run_at), db_now())
-            .where(jobs.c.status == JobStatus.PENDING, jobs.c.run_at <= db_now())
+            .where(
+                jobs.c.status == JobStatus.PENDING,
+                jobs.c.waiting_count == ZERO,  # the ready index's predicate
+                jobs.c.run_at <= db_now(),
+            )
             .group_by(jobs.c.queue)
             .order_by(jobs.c.queue)
         )

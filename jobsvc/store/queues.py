@@ -22,7 +22,7 @@ from ..errors import QueueNotFound
 from ..models import Job, JobStatus, Queue
 from ..timestamps import db_now
 from .execute import Executor, Transaction, translate_errors
-from .sql import PENDING, RUNNING
+from .sql import PENDING, RUNNING, ZERO
 
 jobs = Job.__table__
 queues = Queue.__table__
@@ -223,7 +223,9 @@ def _live_counts(
             func.sum(case((due, 1), else_=0)),
             func.min(case((due, jobs.c.run_at), else_=None)),
         )
-        .where(jobs.c.status == PENDING)
+        # waiting_count = 0 completes the ready index's predicate: jobs waiting on parents are
+        # not counted (they are not ready; counting them would scan past the index).
+        .where(jobs.c.status == PENDING, jobs.c.waiting_count == ZERO)
         .group_by(jobs.c.queue),
         name,
     )

@@ -69,6 +69,9 @@ class JobRecord:
     locked_by: str | None
     lease_expires_at: datetime | None
     unique_key: str | None
+    waiting_count: int  # parents not DONE yet (depends_on)
+    has_dependents: bool  # some job's depends_on names this one
+    waiting_on: tuple[int, ...] = ()  # the ids of those parents (read from job_dependencies)
 
 
 @dataclass(frozen=True)

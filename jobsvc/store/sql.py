@@ -13,3 +13,4 @@ from ..models import JobStatus
 PENDING = literal_column(f"'{JobStatus.PENDING.value}'")
 RUNNING = literal_column(f"'{JobStatus.RUNNING.value}'")
 DONE = literal_column(f"'{JobStatus.DONE.value}'")
+ZERO = literal_column("0")  # waiting_count = 0: also part of the ready indexes' predicate
