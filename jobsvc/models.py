@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Enum, Index, Integer, String, Text, text
+from sqlalchemy import JSON, BigInteger, Enum, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .timestamps import UTCDateTime, db_now
@@ -21,6 +21,7 @@ def partial(predicate: str) -> dict[str, Any]:
 
 
 QUEUE_NAME_MAX = 64  # characters
+CALLBACK_URL_MAX = 2048  # characters
 TYPE_NAME_MAX = 128  # characters
 
 
@@ -70,6 +71,7 @@ class Job(Base):
     lease_token: Mapped[str | None] = mapped_column(String(32), nullable=True)
     locked_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    callback_url: Mapped[str | None] = mapped_column(String(CALLBACK_URL_MAX), nullable=True)
 
     __table_args__ = (
         # The claim reads only this index: finished rows never enter it, so they cost the claim
@@ -97,6 +99,71 @@ class Job(Base):
             **partial("status = 'RUNNING'"),
         ),
         Index("ix_jobs_status_id", "status", "id"),
+    )
+
+
+class AttemptOutcome(enum.StrEnum):
+    """How one attempt ended (``job_attempts.outcome``)."""
+
+    SUCCEEDED = "succeeded"  # the handler returned; the job is DONE
+    FAILED = "failed"  # the handler raised (or the worker refused the attempt's outcome)
+    TIMED_OUT = "timed_out"  # it ran past its timeout_seconds
+    LEASE_LOST = "lease_lost"  # its worker stopped renewing the lease (died); rescued
+    CANCELLED = "cancelled"  # a client cancelled the job while it ran
+    RELEASED = "released"  # the worker gave it back at shutdown; it does not count
+
+
+class JobAttempt(Base):
+    """One ended attempt of a job, written by the statement that recorded its outcome.
+
+    Migration 0004's triggers (and, for successes on PostgreSQL, the completion statement)
+    write these rows; no code inserts them one by one.
+    """
+
+    __tablename__ = "job_attempts"
+
+    id: Mapped[int] = mapped_column(JobId, primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(JobId, ForeignKey("jobs.id", ondelete="CASCADE"))
+    attempt: Mapped[int] = mapped_column(Integer)
+    worker: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=db_now())
+    outcome: Mapped[str] = mapped_column(String(16))
+    error_type: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    __table_args__ = (Index("ix_job_attempts_job", "job_id", "attempt"),)
+
+
+class DeliveryStatus(enum.StrEnum):
+    """Where a completion webhook is."""
+
+    PENDING = "pending"  # not delivered yet; next_attempt_at says when it is tried
+    DELIVERED = "delivered"  # the receiver answered 2xx
+    FAILED = "failed"  # JOBSVC_WEBHOOK_MAX_ATTEMPTS tries failed, or the URL was refused
+
+
+class WebhookDelivery(Base):
+    """The outbox: one completion webhook of a job, added in the transaction that ended it."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(JobId, primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(JobId, ForeignKey("jobs.id", ondelete="CASCADE"))
+    callback_url: Mapped[str] = mapped_column(String(CALLBACK_URL_MAX))
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # While a delivery is in flight this is its lease: a worker killed mid-delivery leaves
+    # it pending, due again once this passes.
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=db_now())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=db_now())
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    __table_args__ = (
+        Index("ix_webhook_deliveries_job", "job_id", "id"),
+        Index("ix_webhook_deliveries_due", "next_attempt_at", **partial("status = 'pending'")),
     )
 
 

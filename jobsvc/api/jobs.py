@@ -18,6 +18,7 @@ from .endpoints import endpoint, json_response
 from .quickload import quick_load
 from .readable import encode_jobs
 from .schemas import (
+    AttemptListSchema,
     CreateBatchSchema,
     CreatedBatchSchema,
     CreatedSchema,
@@ -36,6 +37,7 @@ JOB_ID_MAX = 2**63 - 1
 
 _job = JobSchema()
 _job_detail = JobDetailSchema()
+_attempts = AttemptListSchema()
 _list_query = ListQuerySchema()
 _batch = CreateBatchSchema()
 # One encoder for every payload: json.dumps with arguments builds a new encoder per call.
@@ -252,3 +254,19 @@ def cancel_job(job_id: str) -> Response:
 def retry_job(job_id: str) -> Response:
     """Send a FAILED or CANCELLED job back to PENDING with its attempts reset."""
     return _one_job(_job_detail.dump(_store().retry(_parse_job_id(job_id))))
+
+
+@endpoint(
+    bp,
+    "GET",
+    "/<jobid:job_id>/attempts",
+    scope=SCOPE_READ,
+    summary="List a job's ended attempts, oldest first.",
+    operation_id="listJobAttempts",
+    path_parameters=(JOB_ID_PARAMETER,),
+    responses={"200": json_response(AttemptListSchema, "Its attempts.")},
+    errors=("404",),
+)
+def list_attempts(job_id: str) -> Response:
+    """List a job's ended attempts: number, worker, start, end, outcome and error."""
+    return jsonify(_attempts.dump({"attempts": _store().attempts(_parse_job_id(job_id))}))

@@ -103,12 +103,54 @@ class JobSchema(Schema):
     updated_at = fields.AwareDateTime(format="iso")
     locked_by = fields.String(allow_none=True)
     lease_expires_at = fields.AwareDateTime(format="iso", allow_none=True)
+    callback_url = fields.String(allow_none=True)
+
+
+class DeliverySchema(Schema):
+    """Where a job's completion webhook is."""
+
+    status = fields.String(
+        validate=validate.OneOf(["pending", "delivered", "failed"]),
+        metadata={"description": "pending (not delivered yet), delivered (2xx) or failed."},
+    )
+    attempts = fields.Integer(metadata={"description": "POSTs tried so far."})
+    last_error = fields.String(allow_none=True)
+    next_attempt_at = fields.AwareDateTime(format="iso")
+    delivered_at = fields.AwareDateTime(format="iso", allow_none=True)
 
 
 class JobDetailSchema(JobSchema):
-    """A single job, with the traceback of its last failed attempt."""
+    """A single job, with the traceback of its last failed attempt and its webhook's state."""
 
     error_traceback = fields.String(allow_none=True)
+    webhook = fields.Nested(
+        DeliverySchema,
+        attribute="delivery",
+        allow_none=True,
+        metadata={"description": "Its completion webhook, once it ended with a callback_url."},
+    )
+
+
+class AttemptSchema(Schema):
+    """One ended attempt of a job."""
+
+    attempt = fields.Integer()
+    worker = fields.String(allow_none=True)
+    started_at = fields.AwareDateTime(format="iso", allow_none=True)
+    finished_at = fields.AwareDateTime(format="iso")
+    outcome = fields.String(
+        validate=validate.OneOf(
+            ["succeeded", "failed", "timed_out", "lease_lost", "cancelled", "released"]
+        )
+    )
+    error_type = fields.String(allow_none=True)
+    error_message = fields.String(allow_none=True)
+
+
+class AttemptListSchema(Schema):
+    """What ``GET /jobs/{job_id}/attempts`` answers: the ended attempts, oldest first."""
+
+    attempts = fields.List(fields.Nested(AttemptSchema), required=True)
 
 
 class CreatedSchema(Schema):

@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import fields
+from dataclasses import fields, replace
 from typing import Any
 
 from sqlalchemy import case, func, literal, select, text, update
 from sqlalchemy.engine import Engine, Row
 
 from ..errors import InvalidTransition, JobNotFound
-from ..models import Job, JobStatus
+from ..models import TERMINAL_STATUSES, Job, JobAttempt, JobStatus, WebhookDelivery
 from ..timestamps import db_now
 from .execute import Executor, Transaction, translate_errors
 from .insertion import batch_parameter, insert_statement
-from .records import JobRecord, NewJob
+from .records import AttemptRecord, DeliveryRecord, JobRecord, NewJob
 
 jobs = Job.__table__
+attempts = JobAttempt.__table__
+deliveries = WebhookDelivery.__table__
 
 CANCELLABLE = (JobStatus.PENDING, JobStatus.RUNNING)
 RETRYABLE = (JobStatus.FAILED, JobStatus.CANCELLED)
-_RECORD_COLUMNS = [jobs.c[field.name] for field in fields(JobRecord)]
+_RECORD_COLUMNS = [jobs.c[field.name] for field in fields(JobRecord) if field.name in jobs.c]
+_ATTEMPT_COLUMNS = [attempts.c[field.name] for field in fields(AttemptRecord)]
+_DELIVERY_COLUMNS = [deliveries.c[field.name] for field in fields(DeliveryRecord)]
 
 
 def _record(row: Row[Any]) -> JobRecord:
@@ -49,7 +53,47 @@ class JobStore:
     def get(self, job_id: int) -> JobRecord:
         """Return the job with ``job_id``."""
         with self._sql.read() as transaction:
-            return self._get(transaction, job_id)
+            return self._with_delivery(transaction, self._get(transaction, job_id))
+
+    @translate_errors
+    def attempts(self, job_id: int) -> list[AttemptRecord]:
+        """Return the ended attempts of the job with ``job_id``, oldest first."""
+        query = (
+            select(*_ATTEMPT_COLUMNS)
+            .where(attempts.c.job_id == job_id)
+            .order_by(attempts.c.attempt, attempts.c.id)
+        )
+        with self._sql.read() as transaction:
+            rows = transaction.execute(query).all()
+            if not rows:
+                self._get(transaction, job_id)  # a job without attempts, or no job (404)
+        return [AttemptRecord(**row._mapping) for row in rows]
+
+    @translate_errors
+    def ended(self, job_ids: Sequence[int]) -> list[JobRecord]:
+        """Return those of ``job_ids`` that are DONE, FAILED or CANCELLED (one read)."""
+        if not job_ids:
+            return []
+        query = select(*_RECORD_COLUMNS).where(
+            jobs.c.id.in_(list(job_ids)), jobs.c.status.in_(sorted(TERMINAL_STATUSES))
+        )
+        with self._sql.read() as transaction:
+            return [_record(row) for row in transaction.execute(query)]
+
+    @staticmethod
+    def _with_delivery(transaction: Transaction, record: JobRecord) -> JobRecord:
+        if record.callback_url is None:
+            return record
+        query = (
+            select(*_DELIVERY_COLUMNS)
+            .where(deliveries.c.job_id == record.id)
+            .order_by(deliveries.c.id.desc())
+            .limit(1)
+        )
+        row = transaction.execute(query).first()
+        if row is None:
+            return record
+        return replace(record, delivery=DeliveryRecord(**row._mapping))
 
     @translate_errors
     def list(
@@ -87,7 +131,7 @@ class JobStore:
             record = self._transition_in(transaction, job_id, CANCELLABLE, changes, "cancel")
             if record.lease_token is not None:
                 self._sql.dialect.notify_cancel(transaction, job_id)
-        return record
+            return self._with_delivery(transaction, record)
 
     @translate_errors
     def retry(self, job_id: int) -> JobRecord:

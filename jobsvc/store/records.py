@@ -12,7 +12,9 @@ from .outcomes import Failed, Outcome, Released, Rescued, Succeeded
 
 # The outcome kinds live in .outcomes; importing them from here still works.
 __all__ = [
+    "AttemptRecord",
     "ClaimedJob",
+    "DeliveryRecord",
     "Failed",
     "JobRecord",
     "Lease",
@@ -66,6 +68,32 @@ class JobRecord:
     lease_token: str | None
     locked_by: str | None
     lease_expires_at: datetime | None
+    callback_url: str | None = None
+    delivery: DeliveryRecord | None = None  # its latest completion webhook, read by get()
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    """One ended attempt of a job."""
+
+    attempt: int
+    worker: str | None
+    started_at: datetime | None
+    finished_at: datetime
+    outcome: str
+    error_type: str | None
+    error_message: str | None
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    """Where a job's completion webhook is: pending, delivered or failed."""
+
+    status: str
+    attempts: int
+    last_error: str | None
+    next_attempt_at: datetime
+    delivered_at: datetime | None
 
 
 @dataclass(frozen=True)

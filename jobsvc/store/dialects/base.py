@@ -64,6 +64,9 @@ class Dialect(ABC):
     """One engine kind, bound to one engine; ``dialect_for(engine)`` makes and caches it."""
 
     name: ClassVar[str]
+    # Whether a WITH clause may hold an UPDATE whose rows an INSERT reads (PostgreSQL). Where
+    # it may not (SQLite), migration 0004's triggers record every attempt, successes included.
+    data_modifying_ctes: ClassVar[bool]
 
     def __init__(self, engine: Engine) -> None:
         # Weakly: dialect_for caches this object under the engine, which must stay collectable.

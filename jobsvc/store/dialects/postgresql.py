@@ -64,6 +64,7 @@ class PostgreSQLDialect(Dialect):
     """PostgreSQL through psycopg 3."""
 
     name = "postgresql"
+    data_modifying_ctes = True
 
     @staticmethod
     def engine_options(database_url: str) -> dict[str, Any]:

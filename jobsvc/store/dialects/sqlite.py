@@ -51,6 +51,7 @@ class SQLiteDialect(Dialect):
     """SQLite through the standard library's sqlite3."""
 
     name = "sqlite"
+    data_modifying_ctes = False
 
     def __init__(self, engine: Engine) -> None:
         super().__init__(engine)
