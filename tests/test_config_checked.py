@@ -32,6 +32,23 @@ TABLE = {
     "MAX_READY_PER_QUEUE": ("0", 0, "-1", "0 (no cap) or a whole number from 1"),
     "POOL_TIMEOUT_SECONDS": ("2", 2.0, "30000", "0.01 to 300 seconds"),
     "METRICS_MAX_QUEUES": ("20", 20, "0", "from 1 to 10000"),
+    "MAX_WAIT_SECONDS": ("5", 5.0, "3601", "from 0 to 3600 seconds"),
+    "MAX_WAITERS": ("10", 10, "-1", "from 0 to 10000"),
+    "WEBHOOK_SECRET": (
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "whsec_c2hvcnQ=",
+        "whsec_<base64 of 24 to 64 bytes>",
+    ),
+    "WEBHOOK_ALLOWED_HOSTS": (
+        "Example.com, *.hooks.example.org,10.0.0.5",
+        ("example.com", "*.hooks.example.org", "10.0.0.5"),
+        "http://example.com/x",
+        "host names",
+    ),
+    "WEBHOOK_ALLOW_PRIVATE": ("yes", True, "sometimes", "expected a boolean"),
+    "WEBHOOK_MAX_ATTEMPTS": ("3", 3, "0", "from 1 to 100"),
+    "WEBHOOK_TIMEOUT_SECONDS": ("2.5", 2.5, "0", "0.1 to 300 seconds"),
     "LOG_LEVEL": ("debug", "DEBUG", "LOUD", "DEBUG, INFO, WARNING, ERROR, CRITICAL"),
     "LOG_FORMAT": ("JSON", "json", "xml", "text, json"),
 }

@@ -5,6 +5,8 @@ from __future__ import annotations
 from flask import Flask
 
 from ..services import Services
+from ..store.dialects import dialect_for
+from ..waiting import EndedJobs
 from . import auth, health, jobs, metrics, openapi
 from .endpoints import scopes
 from .limits import ReadyCap
@@ -35,6 +37,11 @@ def build_state(services: Services) -> ApiState:
         token_presence=TokenPresence(services.tokens, clock=services.clock),
         create_schema=CreateJobSchema(known_types=services.job_types),
         openapi=openapi.build_spec(config["JOBSVC_MAX_BATCH_JOBS"], services.job_types),
+        ended_jobs=EndedJobs(
+            services.jobs,
+            lambda: dialect_for(services.engine).open_end_watch(),
+            config["JOBSVC_MAX_WAITERS"],
+        ),
     )
 
 

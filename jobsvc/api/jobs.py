@@ -13,6 +13,7 @@ from ..errors import JobNotFound, ValidationFailed
 from ..models import JobStatus
 from ..store import JobStore, NewJob
 from ..tokens import SCOPE_ADMIN, SCOPE_ENQUEUE, SCOPE_READ
+from ..waiting import is_ended
 from .body import read_json
 from .endpoints import endpoint, json_response
 from .quickload import quick_load
@@ -27,6 +28,7 @@ from .schemas import (
     JobListSchema,
     JobSchema,
     ListQuerySchema,
+    WaitQuerySchema,
 )
 from .state import state
 
@@ -38,6 +40,7 @@ JOB_ID_MAX = 2**63 - 1
 _job = JobSchema()
 _job_detail = JobDetailSchema()
 _attempts = AttemptListSchema()
+_wait_query = WaitQuerySchema()
 _list_query = ListQuerySchema()
 _batch = CreateBatchSchema()
 # One encoder for every payload: json.dumps with arguments builds a new encoder per call.
@@ -188,12 +191,32 @@ def create_jobs() -> tuple[Response, int]:
     summary="Show one job.",
     operation_id="getJob",
     path_parameters=(JOB_ID_PARAMETER,),
+    query=WaitQuerySchema,
     responses=_JOB_RESPONSE,
-    errors=("404",),
+    errors=("404", "422"),
 )
 def get_job(job_id: str) -> Response:
-    """Show one job."""
-    return _one_job(_job_detail.dump(_store().get(_parse_job_id(job_id))))
+    """Show one job; with ``?wait=N``, as soon as it ended or after N seconds."""
+    jid = _parse_job_id(job_id)
+    wait = _wait_seconds() if "wait" in request.args else None
+    if not wait:
+        return _one_job(_job_detail.dump(_store().get(jid)))
+    record = state().ended_jobs.wait_for(jid, wait, lambda: _store().get(jid), is_ended)
+    return _one_job(_job_detail.dump(record))
+
+
+def _wait_seconds() -> float:
+    wait = _load(_wait_query, _single_valued_args())["wait"]
+    limit = state().services.config["JOBSVC_MAX_WAIT_SECONDS"]
+    if wait is None or wait > limit:
+        raise ValidationFailed(
+            {
+                "wait": [
+                    f"Must be a number of seconds from 0 to {limit:g} (JOBSVC_MAX_WAIT_SECONDS)."
+                ]
+            }
+        )
+    return wait
 
 
 def _one_job(job: dict[str, Any]) -> Response:

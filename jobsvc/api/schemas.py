@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates
+from marshmallow import (
+    EXCLUDE,
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+    validates,
+)
 
 from ..jobfields import ENQUEUE_FIELDS, QUEUE_NAME_PATTERN, JobField
 from ..models import QUEUE_NAME_MAX, JobStatus
@@ -183,6 +192,24 @@ class ListQuerySchema(Schema):
         data["job_type"] = data.pop("type")
         data["before_id"] = data.pop("before")
         return data
+
+
+class WaitQuerySchema(Schema):
+    """The query string of ``GET /jobs/{job_id}``."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    wait = fields.Float(
+        load_default=None,
+        allow_nan=False,
+        validate=validate.Range(0, 3600),
+        metadata={
+            "description": "Seconds to wait for the job to end (at most "
+            "JOBSVC_MAX_WAIT_SECONDS, 60 by default): the answer comes as soon as it is DONE, "
+            "FAILED or CANCELLED, else after that long with its current state."
+        },
+    )
 
 
 class CreateBatchRequestSchema(Schema):

@@ -9,6 +9,7 @@ from typing import Any
 from flask import current_app
 
 from ..services import Services
+from ..waiting import EndedJobs
 from .limits import ReadyCap
 from .presence import TokenPresence
 from .ratelimit import RateLimiter
@@ -33,6 +34,7 @@ class ApiState:
     # than validating the job. Loading does not mutate it, so threads may share it.
     create_schema: CreateJobSchema
     openapi: dict[str, Any]
+    ended_jobs: EndedJobs  # waiting requests (?wait=) and the process's one listener
 
 
 def state() -> ApiState:

@@ -23,6 +23,10 @@ CHANNEL = "jobsvc_jobs"  # PostgreSQL's NOTIFY channel; migration 0002's trigger
 WRITE_OPTION = "jobsvc_write"  # execution option: True, SINGLE_STATEMENT or absent (a reader)
 SINGLE_STATEMENT = "single statement"
 CANCEL_NOTICE = "cancel:"  # a NOTIFY payload that names a cancelled job, not a queue
+# PostgreSQL's channel of ended attempts and jobs (migration 0004's triggers send on it): the
+# payload is comma-separated job ids, or EVERY_JOB where there were too many to list.
+ENDED_CHANNEL = "jobsvc_ended"
+EVERY_JOB = "*"
 
 
 class Waker(Protocol):
@@ -38,6 +42,17 @@ class Waker(Protocol):
 
     def close(self) -> None:
         """Release the waker's connection."""
+
+
+class EndWatch(Protocol):
+    """Tells one listener of a process that jobs may have ended (see ``jobsvc.waiting``)."""
+
+    def wait(self, timeout: float) -> frozenset[int] | None:
+        """Block until jobs may have ended and return their ids; None if it cannot say
+        which (any job may have: look at every one waited for); empty after ``timeout``."""
+
+    def close(self) -> None:
+        """Release the watch's connection."""
 
 
 class Executes(Protocol):
@@ -140,6 +155,10 @@ class Dialect(ABC):
     @abstractmethod
     def open_waker(self) -> Waker:
         """Return a waker that sees other processes' commits (or notifications)."""
+
+    @abstractmethod
+    def open_end_watch(self) -> EndWatch:
+        """Return a watch that hears of jobs that may have ended (NOTIFY, or any commit)."""
 
     @abstractmethod
     def migration_lock(self) -> AbstractContextManager[None]:

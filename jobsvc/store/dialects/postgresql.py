@@ -30,7 +30,17 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from ...timestamps import UTCDateTime
-from .base import CANCEL_NOTICE, CHANNEL, Dialect, Executes, JsonRows, Waker
+from .base import (
+    CANCEL_NOTICE,
+    CHANNEL,
+    ENDED_CHANNEL,
+    EVERY_JOB,
+    Dialect,
+    EndWatch,
+    Executes,
+    JsonRows,
+    Waker,
+)
 from .jsontext import load_json
 
 logger = logging.getLogger(__name__)
@@ -150,6 +160,9 @@ class PostgreSQLDialect(Dialect):
     def open_waker(self) -> Waker:
         return PostgresWaker(self.engine)
 
+    def open_end_watch(self) -> EndWatch:
+        return PostgresEndWatch(self.engine)
+
     @contextmanager
     def migration_lock(self) -> Iterator[None]:
         lock = text("SELECT pg_advisory_lock(:key)")
@@ -248,6 +261,43 @@ class PostgresWaker:
     def cancel_noticed(self) -> bool:
         noticed, self._cancel_noticed = self._cancel_noticed, False
         return noticed
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+class PostgresEndWatch:
+    """LISTENs on ``jobsvc_ended`` on a connection of its own: one per API process."""
+
+    def __init__(self, engine: Engine) -> None:
+        url = engine.url.set(drivername="postgresql")
+        self._conninfo = url.render_as_string(hide_password=False)
+        self._connection: psycopg.Connection | None = None
+
+    def wait(self, timeout: float) -> frozenset[int] | None:
+        try:
+            if self._connection is None or self._connection.closed:
+                self._connection = psycopg.connect(self._conninfo, autocommit=True)
+                self._connection.execute(f"LISTEN {ENDED_CHANNEL}")
+                return None  # anything that ended before LISTEN went unheard: look at all
+            ids: set[int] = set()
+            for notice in self._connection.notifies(timeout=timeout, stop_after=1):
+                if notice.payload == EVERY_JOB:
+                    return None
+                ids.update(int(part) for part in notice.payload.split(",") if part)
+            # Whatever else arrived meanwhile, in the same look.
+            for notice in self._connection.notifies(timeout=0.0):
+                if notice.payload == EVERY_JOB:
+                    return None
+                ids.update(int(part) for part in notice.payload.split(",") if part)
+            return frozenset(ids)
+        except (psycopg.Error, ValueError) as exc:
+            logger.warning("listen connection for ended jobs lost: %s", exc)
+            self.close()
+            time.sleep(min(timeout, 1.0))
+            return None
 
     def close(self) -> None:
         if self._connection is not None:

@@ -18,7 +18,7 @@ from sqlalchemy import Float, Integer, Text, bindparam, column, event, func, lit
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-from .base import SINGLE_STATEMENT, WRITE_OPTION, Dialect, Executes, JsonRows, Waker
+from .base import SINGLE_STATEMENT, WRITE_OPTION, Dialect, EndWatch, Executes, JsonRows, Waker
 from .jsontext import load_json
 
 logger = logging.getLogger(__name__)
@@ -152,6 +152,9 @@ class SQLiteDialect(Dialect):
     def open_waker(self) -> Waker:
         return SQLiteWaker(self.engine.url.database or "")
 
+    def open_end_watch(self) -> EndWatch:
+        return SQLiteEndWatch(SQLiteWaker(self.engine.url.database or ""))
+
     @contextmanager
     def migration_lock(self) -> Iterator[None]:
         lock_path = Path(f"{self.engine.url.database}.migrate-lock")
@@ -268,3 +271,16 @@ class SQLiteWaker:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+
+
+class SQLiteEndWatch:
+    """Any commit to the file may have ended a job: the data-version watch cannot say which."""
+
+    def __init__(self, waker: SQLiteWaker) -> None:
+        self._waker = waker
+
+    def wait(self, timeout: float) -> frozenset[int] | None:
+        return None if self._waker.wait(timeout) else frozenset()
+
+    def close(self) -> None:
+        self._waker.close()
