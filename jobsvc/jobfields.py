@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from .models import QUEUE_NAME_MAX
+from .models import CALLBACK_URL_MAX, QUEUE_NAME_MAX
 from .registry import TYPE_NAME_PATTERN
 
 JsonKind = Literal["string", "object", "integer", "number", "date-time"]
@@ -25,6 +25,8 @@ MAX_ATTEMPTS_RANGE = (1, 1000)
 TIMEOUT_RANGE_SECONDS = (0.001, 7 * 24 * 3600.0)
 RUN_AT_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 RUN_AT_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+# The shape only; the SSRF rules (jobsvc.callbacks) need the settings and DNS, at enqueue.
+CALLBACK_URL_PATTERN = re.compile(rf"^https?://[!-~]{{1,{CALLBACK_URL_MAX - 8}}}$")
 # For the OpenAPI document: JSON Schema cannot bound a date-time, but it can bound its year.
 RUN_AT_YEAR_PATTERN = r"^(19[7-9][0-9]|[2-8][0-9]{3})-"
 
@@ -135,6 +137,22 @@ ENQUEUE_FIELDS: tuple[JobField, ...] = (
         nullable=True,
         store_optional=True,
         bounds=TIMEOUT_RANGE_SECONDS,
+    ),
+    JobField(
+        "callback_url",
+        "string",
+        str | None,
+        default=None,
+        nullable=True,
+        store_optional=True,
+        pattern=CALLBACK_URL_PATTERN,
+        invalid_message=(
+            f"Must be an http:// or https:// URL of at most {CALLBACK_URL_MAX} characters."
+        ),
+        description=(
+            "Where to POST the job's final JSON when it ends (DONE, FAILED, CANCELLED), signed "
+            "by the Standard Webhooks scheme; its host must be in JOBSVC_WEBHOOK_ALLOWED_HOSTS."
+        ),
     ),
 )
 ENQUEUE_FIELD_NAMES = tuple(field.name for field in ENQUEUE_FIELDS)

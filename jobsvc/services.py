@@ -25,6 +25,7 @@ from .retry import RetryPolicy
 from .schema import upgrade
 from .store import JobStore, LeaseStore, TokenStore, Waker, configure_engine, engine_options
 from .store import open_waker as _open_waker
+from .store.deliveries import DeliveryStore
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class Services:
     jobs: JobStore
     leases: LeaseStore
     tokens: TokenStore
+    deliveries: DeliveryStore  # the webhook outbox
     registry: HandlerRegistry
     # None means "any type": without JOBSVC_HANDLERS the API cannot know which types exist.
     job_types: frozenset[str] | None
@@ -99,6 +101,7 @@ def build_services(
         jobs=JobStore(engine),
         leases=LeaseStore(engine, retry_policy(config)),
         tokens=TokenStore(engine),
+        deliveries=DeliveryStore(engine, retry_policy(config)),
         registry=registry,
         job_types=job_types,
         clock=clock,

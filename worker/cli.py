@@ -14,11 +14,14 @@ from typing import Any
 
 from jobsvc import config as settings
 from jobsvc import configure_logging
+from jobsvc.callbacks import CallbackPolicy
 from jobsvc.errors import SchemaBehind
 from jobsvc.jobfields import QUEUE_NAME_PATTERN
 from jobsvc.schema import require_current
 from jobsvc.services import Services, build_services, log_database, wait_for_database
+from jobsvc.webhooks import Signer
 
+from .deliveries import Deliverer
 from .logs import batch_stream_handlers
 from .runner import Runner, WorkerSettings
 
@@ -26,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 EXIT_CONFIG_ERROR = 2
 MAX_CONCURRENCY = 1024
+MAX_DELIVERY_POLL_SECONDS = 1.0  # how long a due webhook may wait for the delivery unit
 # Short jobs: about 4,800 no-op jobs/s on PostgreSQL at 10 where 1 drained 700 (bench W2); slow
 # jobs: ten threads hold at most ten of a handler's connections and little memory.
 DEFAULT_CONCURRENCY = 10
@@ -112,6 +116,22 @@ def build_runner(services: Services, args: argparse.Namespace) -> Runner:
         services.open_waker(),
         services.registry,
         settings_from(services.config, args),
+        deliverer=build_deliverer(services),
+    )
+
+
+def build_deliverer(services: Services) -> Deliverer | None:
+    """Return the webhook delivery unit, or None while JOBSVC_WEBHOOK_SECRET is not set."""
+    config = services.config
+    if not config["JOBSVC_WEBHOOK_SECRET"]:
+        return None
+    return Deliverer(
+        services.deliveries,
+        CallbackPolicy.from_config(config),
+        Signer(config["JOBSVC_WEBHOOK_SECRET"]),
+        timeout_seconds=config["JOBSVC_WEBHOOK_TIMEOUT_SECONDS"],
+        max_attempts=config["JOBSVC_WEBHOOK_MAX_ATTEMPTS"],
+        poll_seconds=min(config["JOBSVC_POLL_SECONDS"], MAX_DELIVERY_POLL_SECONDS),
     )
 
 

@@ -17,6 +17,7 @@ from jobsvc.registry import HandlerRegistry
 from jobsvc.store import LeaseStore, Waker
 
 from .completer import Completer
+from .deliveries import Deliverer
 from .events import Events
 from .execution import MAX_JSON_DEPTH_DEFAULT, MAX_RESULT_BYTES_DEFAULT, ResultLimits
 from .executor import Executor
@@ -61,8 +62,10 @@ class Runner:
         registry: HandlerRegistry,
         settings: WorkerSettings,
         worker_id: str | None = None,
+        deliverer: Deliverer | None = None,
     ) -> None:
         self.settings = settings
+        self.deliverer = deliverer  # completion webhooks, on a thread of their own
         self.worker_id = worker_id or new_worker_id()
         self.waker = waker
         self.events = Events(self.worker_id)
@@ -133,6 +136,8 @@ class Runner:
         """Serve jobs until stopped; return the process exit code."""
         self.events.started(self.settings.queues, self.settings.concurrency, os.getpid())
         self.fence.start()
+        if self.deliverer is not None:
+            self.deliverer.start()
         try:
             self.fetcher.run()
             self.shutdown.drain()
@@ -142,6 +147,8 @@ class Runner:
             self.fence.close()
             self.executor.close()
             self.completer.close()
+            if self.deliverer is not None:
+                self.deliverer.close()
             self.waker.close()
         self.events.stopped()
         flush_logs(FLUSH_WAIT_SECONDS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from ..callbacks import CallbackPolicy
 from ..services import Services
 from ..store.dialects import dialect_for
 from ..waiting import EndedJobs
@@ -42,6 +43,7 @@ def build_state(services: Services) -> ApiState:
             lambda: dialect_for(services.engine).open_end_watch(),
             config["JOBSVC_MAX_WAITERS"],
         ),
+        callback_policy=CallbackPolicy.from_config(config),
     )
 
 

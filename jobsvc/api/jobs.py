@@ -9,6 +9,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from marshmallow import Schema, ValidationError
 
+from ..callbacks import CallbackRefused
 from ..errors import JobNotFound, ValidationFailed
 from ..models import JobStatus
 from ..store import JobStore, NewJob
@@ -106,7 +107,22 @@ def _new_job(fields: dict[str, Any]) -> NewJob:
         fields["max_attempts"] = config["JOBSVC_MAX_ATTEMPTS"]
     if fields["timeout_seconds"] is None and config["JOBSVC_DEFAULT_TIMEOUT_SECONDS"] > 0:
         fields["timeout_seconds"] = config["JOBSVC_DEFAULT_TIMEOUT_SECONDS"]
+    if fields["callback_url"] is not None:
+        _check_callback(fields["callback_url"])
     return NewJob(**fields, payload_json=payload_json)
+
+
+def _check_callback(url: str) -> None:
+    # Refused here with the reason, and checked again at each delivery (DNS rebinding).
+    api = state()
+    if not api.services.config["JOBSVC_WEBHOOK_SECRET"]:
+        raise ValidationFailed(
+            {"callback_url": ["Webhooks are off: JOBSVC_WEBHOOK_SECRET is not set."]}
+        )
+    try:
+        api.callback_policy.check(url)
+    except CallbackRefused as exc:
+        raise ValidationFailed({"callback_url": [f"Refused: {exc.message}."]}) from None
 
 
 def _load_job(item: Any) -> NewJob:

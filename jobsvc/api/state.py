@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import current_app
 
+from ..callbacks import CallbackPolicy
 from ..services import Services
 from ..waiting import EndedJobs
 from .limits import ReadyCap
@@ -35,6 +36,7 @@ class ApiState:
     create_schema: CreateJobSchema
     openapi: dict[str, Any]
     ended_jobs: EndedJobs  # waiting requests (?wait=) and the process's one listener
+    callback_policy: CallbackPolicy  # the SSRF rules a callback_url must pass
 
 
 def state() -> ApiState:
