@@ -25,7 +25,7 @@ from jobsvc.webhooks import Signer, job_document
 logger = logging.getLogger(__name__)
 
 CLAIM_BATCH = 20  # deliveries leased at once
-LEASE_MARGIN_SECONDS = 5.0  # a try's lease: its timeout plus this
+LEASE_MARGIN_SECONDS = 2.0  # a try's lease: its timeout plus this
 USER_AGENT = "jobsvc-webhooks"
 
 
