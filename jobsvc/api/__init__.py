@@ -37,7 +37,14 @@ def build_state(services: Services) -> ApiState:
         ),
         token_presence=TokenPresence(services.tokens, clock=services.clock),
         create_schema=CreateJobSchema(known_types=services.job_types),
-        openapi=openapi.build_spec(config["JOBSVC_MAX_BATCH_JOBS"], services.job_types),
+        openapi=openapi.build_spec(
+            config["JOBSVC_MAX_BATCH_JOBS"],
+            services.job_types,
+            webhooks=bool(
+                config["JOBSVC_WEBHOOK_SECRET"] and config["JOBSVC_WEBHOOK_ALLOWED_HOSTS"]
+            ),
+            max_wait_seconds=config["JOBSVC_MAX_WAIT_SECONDS"],
+        ),
         ended_jobs=EndedJobs(
             services.jobs,
             lambda: dialect_for(services.engine).open_end_watch(),

@@ -20,6 +20,7 @@ from .state import state
 bp = Blueprint("openapi", __name__)
 
 OPENAPI_VERSION = "3.0.3"
+DEFAULT_MAX_WAIT_SECONDS = 60.0  # JOBSVC_MAX_WAIT_SECONDS's default
 API_VERSION = "1"
 SECURITY = [{"bearerAuth": []}]
 # Every operation may answer these; each is documented once and referenced.
@@ -93,8 +94,15 @@ def _paths(
     return paths
 
 
-def build_spec(max_batch: int, job_types: frozenset[str] | None) -> dict[str, Any]:
-    """Return the OpenAPI document of this API."""
+def build_spec(
+    max_batch: int,
+    job_types: frozenset[str] | None,
+    *,
+    webhooks: bool = False,
+    max_wait_seconds: float = DEFAULT_MAX_WAIT_SECONDS,
+) -> dict[str, Any]:
+    """Return the OpenAPI document of this API (``webhooks``: callback_url is accepted;
+    ``max_wait_seconds``: JOBSVC_MAX_WAIT_SECONDS)."""
     plugin = MarshmallowPlugin()
     spec = APISpec(
         title="jobsvc",
@@ -127,11 +135,24 @@ def build_spec(max_batch: int, job_types: frozenset[str] | None) -> dict[str, An
     document = spec.to_dict()
     document["security"] = SECURITY
     _query_values_are_never_null(document["paths"]["/jobs"]["get"]["parameters"])
+    job_parameters = document["paths"]["/jobs/{job_id}"]["get"]["parameters"]
+    _query_values_are_never_null(job_parameters)
+    for parameter in job_parameters:
+        if parameter["name"] == "wait":
+            parameter["schema"]["maximum"] = max_wait_seconds
     if job_types is not None:
         # With JOBSVC_HANDLERS set the API knows every type it accepts; say so.
         document["components"]["schemas"]["CreateJob"]["properties"]["type"]["enum"] = sorted(
             job_types
         )
+    if not webhooks:
+        # Without JOBSVC_WEBHOOK_SECRET and ALLOWED_HOSTS every callback_url is refused (422).
+        document["components"]["schemas"]["CreateJob"]["properties"]["callback_url"] = {
+            "nullable": True,
+            "enum": [None],
+            "description": "Completion webhooks are off on this service "
+            "(JOBSVC_WEBHOOK_SECRET and JOBSVC_WEBHOOK_ALLOWED_HOSTS): a URL is refused (422).",
+        }
     return document
 
 
