@@ -14,7 +14,7 @@ from pathlib import Path
 from .databases import bench_database
 from .report import Report
 from .sizes import FULL, SMALL, Sizes
-from .workloads import Run, w0_ceiling, w1_enqueue, w2_drain, w3_latency, w4_backlog
+from .workloads import Run, w0_ceiling, w1_enqueue, w2_drain, w3_latency, w4_backlog, w5_wait
 
 WORKLOADS: dict[str, Callable[[Run], None]] = {
     "W0": w0_ceiling.run,
@@ -22,6 +22,7 @@ WORKLOADS: dict[str, Callable[[Run], None]] = {
     "W2": w2_drain.run,
     "W3": w3_latency.run,
     "W4": w4_backlog.run,
+    "W5": w5_wait.run,
 }
 BACKENDS = ("sqlite", "postgresql")
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -43,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--only",
         default=",".join(WORKLOADS),
-        help="comma-separated workloads to run (default: W0,W1,W2,W3,W4)",
+        help="comma-separated workloads to run (default: W0,W1,W2,W3,W4,W5)",
     )
     parser.add_argument(
         "--postgres-url",

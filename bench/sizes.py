@@ -25,6 +25,8 @@ class Sizes:
     w4_single_claims: int
     w4_batches: int
     w2_workers: tuple[int, ...] = (1, 2)  # worker processes per W2 configuration
+    w5_waiters: int = 200  # requests waiting at once on one API process (?wait=)
+    w5_posts: int = 500  # POST /jobs timed without and with the waiters
 
 
 FULL = Sizes(
@@ -61,4 +63,6 @@ SMALL = Sizes(
     w4_finished=5000,
     w4_single_claims=50,
     w4_batches=3,
+    w5_waiters=20,
+    w5_posts=50,
 )
