@@ -115,20 +115,24 @@ class Deliverer:
         )
         url, host, extensions = _pinned(target)
         try:
-            response = self._client.post(
+            # Streamed and closed unread: only the status counts, and a receiver's answer,
+            # however large, never costs the worker memory.
+            with self._client.stream(
+                "POST",
                 url,
                 content=signed.body.encode(),
                 headers={**signed.headers, **host},
                 extensions=extensions,
-            )
+            ) as response:
+                status = response.status_code
         except httpx.HTTPError as exc:
             self._failed(delivery, f"{type(exc).__name__}: {exc}")
             return
-        if 200 <= response.status_code < 300:
+        if 200 <= status < 300:
             self._store.delivered(delivery)
             logger.info("webhook of job %s delivered (try %s)", delivery.job_id, delivery.attempt)
         else:
-            self._failed(delivery, f"HTTP {response.status_code}")
+            self._failed(delivery, f"HTTP {status}")
 
     def _failed(self, delivery: DueDelivery, error: str) -> None:
         final = delivery.attempt >= self._max_attempts
