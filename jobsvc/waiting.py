@@ -146,7 +146,7 @@ class EndedJobs:
         try:
             for start in range(0, len(candidates), ENDED_READ_BATCH):
                 chunk = candidates[start : start + ENDED_READ_BATCH]
-                ended.update(record.id for record in self._store.ended(chunk))
+                ended.update(self._store.ended(chunk))
         except DatabaseUnavailable as exc:
             logger.warning("could not read which jobs ended: %s", exc)
         return ended

@@ -70,15 +70,15 @@ class JobStore:
         return [AttemptRecord(**row._mapping) for row in rows]
 
     @translate_errors
-    def ended(self, job_ids: Sequence[int]) -> list[JobRecord]:
-        """Return those of ``job_ids`` that are DONE, FAILED or CANCELLED (one read)."""
+    def ended(self, job_ids: Sequence[int]) -> set[int]:
+        """Return those of ``job_ids`` that are DONE, FAILED or CANCELLED (one read by id)."""
         if not job_ids:
-            return []
-        query = select(*_RECORD_COLUMNS).where(
+            return set()
+        query = select(jobs.c.id).where(
             jobs.c.id.in_(list(job_ids)), jobs.c.status.in_(sorted(TERMINAL_STATUSES))
         )
         with self._sql.read() as transaction:
-            return [_record(row) for row in transaction.execute(query)]
+            return {row[0] for row in transaction.execute(query)}
 
     @staticmethod
     def _with_delivery(transaction: Transaction, record: JobRecord) -> JobRecord:
