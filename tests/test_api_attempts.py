@@ -73,6 +73,21 @@ def test_an_outcome_dropped_for_a_lost_lease_records_no_attempt(client, lease_st
     assert [a["outcome"] for a in _attempts(client, job_id)] == ["succeeded"]
 
 
+def test_a_retried_job_keeps_its_earlier_attempts_in_the_order_they_ended(client, lease_store):
+    job_id = client.post("/jobs", json={"type": "test.echo", "max_attempts": 1}).json["id"]
+    (job,) = lease_store.claim(None, 1, "w-1", lease_seconds=30)
+    failure = outcomes.failed(job, RuntimeError("first"), permanent=True, traceback_limit=100)
+    lease_store.finish([failure])
+    assert client.post(f"/jobs/{job_id}/retry").status_code == 200
+    (job,) = lease_store.claim(None, 1, "w-2", lease_seconds=30)
+    lease_store.finish([outcomes.succeeded(job, None)])
+    attempts = _attempts(client, job_id)
+    assert [(a["attempt"], a["outcome"], a["worker"]) for a in attempts] == [
+        (1, "failed", "w-1"),
+        (1, "succeeded", "w-2"),
+    ]
+
+
 def test_a_job_without_attempts_has_an_empty_list_and_an_unknown_job_is_404(client):
     job_id = client.post("/jobs", json={"type": "test.echo"}).json["id"]
     assert _attempts(client, job_id) == []

@@ -61,7 +61,8 @@ class JobStore:
         query = (
             select(*_ATTEMPT_COLUMNS)
             .where(attempts.c.job_id == job_id)
-            .order_by(attempts.c.attempt, attempts.c.id)
+            # In the order they ended: a retry resets the job's attempt count, so numbers repeat.
+            .order_by(attempts.c.id)
         )
         with self._sql.read() as transaction:
             rows = transaction.execute(query).all()
