@@ -14,7 +14,16 @@ from pathlib import Path
 from .databases import bench_database
 from .report import Report
 from .sizes import FULL, SMALL, Sizes
-from .workloads import Run, w0_ceiling, w1_enqueue, w2_drain, w3_latency, w4_backlog, w5_wait
+from .workloads import (
+    Run,
+    w0_ceiling,
+    w1_enqueue,
+    w2_drain,
+    w3_latency,
+    w4_backlog,
+    w5_wait,
+    w7_retention,
+)
 
 WORKLOADS: dict[str, Callable[[Run], None]] = {
     "W0": w0_ceiling.run,
@@ -23,6 +32,7 @@ WORKLOADS: dict[str, Callable[[Run], None]] = {
     "W3": w3_latency.run,
     "W4": w4_backlog.run,
     "W5": w5_wait.run,
+    "W7": w7_retention.run,
 }
 BACKENDS = ("sqlite", "postgresql")
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -44,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--only",
         default=",".join(WORKLOADS),
-        help="comma-separated workloads to run (default: W0,W1,W2,W3,W4,W5)",
+        help="comma-separated workloads to run (default: W0,W1,W2,W3,W4,W5,W7)",
     )
     parser.add_argument(
         "--postgres-url",

@@ -18,7 +18,8 @@ _PG_INSERT = """
 INSERT INTO jobs (type, queue, priority, status, payload, attempts, max_attempts,
                   run_at, created_at, updated_at, started_at, finished_at, result)
 SELECT 'noop', 'default', 0, :status, '{}'::json, :attempts, 3, now(), now(), now(),
-       CASE WHEN :finished THEN now() END, CASE WHEN :finished THEN now() END, NULL
+       CASE WHEN :finished THEN now() - make_interval(secs => :ago) END,
+       CASE WHEN :finished THEN now() - make_interval(secs => :ago) END, NULL
 FROM generate_series(1, :n)
 """
 _SQLITE_NOW = "((julianday('now') - 2440587.5) * 86400.0)"
@@ -27,8 +28,8 @@ WITH RECURSIVE series(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM series WHERE i
 INSERT INTO jobs (type, queue, priority, status, payload, attempts, max_attempts,
                   run_at, created_at, updated_at, started_at, finished_at, result)
 SELECT 'noop', 'default', 0, :status, '{{}}', :attempts, 3, {_SQLITE_NOW}, {_SQLITE_NOW},
-       {_SQLITE_NOW}, CASE WHEN :finished THEN {_SQLITE_NOW} END,
-       CASE WHEN :finished THEN {_SQLITE_NOW} END, NULL
+       {_SQLITE_NOW}, CASE WHEN :finished THEN {_SQLITE_NOW} - :ago END,
+       CASE WHEN :finished THEN {_SQLITE_NOW} - :ago END, NULL
 FROM series
 """
 
@@ -42,8 +43,11 @@ def enqueue_noops(database: BenchDatabase, count: int, job: NewJob = NOOP) -> li
     return ids
 
 
-def bulk_rows(database: BenchDatabase, count: int, *, finished: bool) -> None:
-    """Insert ``count`` no-op rows, ready (PENDING) or finished (DONE), with set-based SQL."""
+def bulk_rows(
+    database: BenchDatabase, count: int, *, finished: bool, finished_ago_seconds: float = 0.0
+) -> None:
+    """Insert ``count`` no-op rows, ready (PENDING) or finished (DONE, that long ago), with
+    set-based SQL."""
     statement = text(_PG_INSERT if database.backend == "postgresql" else _SQLITE_INSERT)
     status, attempts = ("DONE", 1) if finished else ("PENDING", 0)
     for start in range(0, count, SQL_CHUNK):
@@ -55,6 +59,7 @@ def bulk_rows(database: BenchDatabase, count: int, *, finished: bool) -> None:
                     "status": status,
                     "attempts": attempts,
                     "finished": finished,
+                    "ago": float(finished_ago_seconds),
                 },
             )
     analyze(database)

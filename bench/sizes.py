@@ -27,6 +27,9 @@ class Sizes:
     w2_workers: tuple[int, ...] = (1, 2)  # worker processes per W2 configuration
     w5_waiters: int = 200  # requests waiting at once on one API process (?wait=)
     w5_posts: int = 500  # POST /jobs timed without and with the waiters
+    w7_ready: int = 20_000  # jobs drained per round
+    w7_finished: tuple[int, ...] = (300_000, 1_000_000)  # finished rows; the last with pruning
+    w7_rounds: int = 5
 
 
 FULL = Sizes(
@@ -65,4 +68,7 @@ SMALL = Sizes(
     w4_batches=3,
     w5_waiters=20,
     w5_posts=50,
+    w7_ready=1000,
+    w7_finished=(3000, 10_000),
+    w7_rounds=2,
 )

@@ -52,6 +52,11 @@ def _number(value: Any) -> float:
     return number
 
 
+def _plain(number: float) -> str:
+    # Whole numbers in full (31536000, not 3.1536e+07): a person reads the range from them.
+    return str(int(number)) if number == int(number) else f"{number:g}"
+
+
 def seconds(
     low: float,
     high: float,
@@ -62,7 +67,7 @@ def seconds(
 ) -> Parse:
     """Return a parser of a finite number (seconds unless ``unit`` says) within ``[low, high]``;
     ``zero`` names what 0 means."""
-    shown = f"{'above' if low_open else 'from'} {low:g} to {high:g} {unit}"
+    shown = f"{'above' if low_open else 'from'} {_plain(low)} to {_plain(high)} {unit}"
     accepted = f"0 ({zero}) or {shown}" if zero else shown
 
     def parse(value: Any) -> float:
@@ -371,6 +376,33 @@ SETTINGS: tuple[Setting, ...] = (
         10.0,
         seconds(0.1, 300.0),
         "How long one webhook POST may take (connect, send, answer) before it counts as failed.",
+        "PRIORITY_AGING_SECONDS",
+        0.0,
+        seconds(0.1, 365 * DAY_SECONDS, zero="off"),
+        "Priority aging: each this many seconds a job waits ready counts as one priority step "
+        "more (workers raise the stored priority; original_priority keeps the asked one); "
+        "0 turns it off.",
+    ),
+    Setting(
+        "RETAIN_DONE_SECONDS",
+        7 * DAY_SECONDS,
+        seconds(1.0, 3650 * DAY_SECONDS, zero="keep forever"),
+        "How long a DONE job is kept after it finished before the workers delete it; "
+        "0 keeps it forever.",
+    ),
+    Setting(
+        "RETAIN_FAILED_SECONDS",
+        30 * DAY_SECONDS,
+        seconds(1.0, 3650 * DAY_SECONDS, zero="keep forever"),
+        "How long a FAILED job is kept after it finished before the workers delete it; "
+        "0 keeps it forever.",
+    ),
+    Setting(
+        "RETAIN_CANCELLED_SECONDS",
+        7 * DAY_SECONDS,
+        seconds(1.0, 3650 * DAY_SECONDS, zero="keep forever"),
+        "How long a CANCELLED job is kept after it was cancelled before the workers delete "
+        "it; 0 keeps it forever.",
     ),
     Setting("LOG_LEVEL", "INFO", _log_level, "Log level of the API and the worker."),
     Setting(

@@ -29,6 +29,7 @@ RUN_AT_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 CALLBACK_URL_PATTERN = re.compile(rf"^https?://[!-~]{{1,{CALLBACK_URL_MAX - 8}}}$")
 # For the OpenAPI document: JSON Schema cannot bound a date-time, but it can bound its year.
 RUN_AT_YEAR_PATTERN = r"^(19[7-9][0-9]|[2-8][0-9]{3})-"
+DELAY_RANGE_SECONDS = (0.0, 365 * 24 * 3600.0)  # delay_seconds: up to one year from now
 
 
 class Required:
@@ -58,7 +59,8 @@ class JobField:
     The insert reads each field into the column of the same name, with that column's type;
     ``encode`` turns the NewJob attribute into the value the insert's JSON batch carries, and
     ``encoded_attribute`` names a NewJob attribute that may hold it already encoded (the API
-    encodes payloads once, to measure them).
+    encodes payloads once, to measure them). A ``delay_of`` field has no column: the insert
+    sets the named time column to the database's now plus it where the client sent no time.
     """
 
     name: str
@@ -74,6 +76,9 @@ class JobField:
     openapi_pattern: str | None = None  # published where ``pattern`` cannot say it (dates)
     encode: Callable[[Any], Any] = _same
     encoded_attribute: str | None = None
+    # Seconds from the database's now, folded by the insert into this time column (which must
+    # come first), instead of a column of its own: delay_seconds lands in run_at.
+    delay_of: str | None = None
 
     @property
     def required(self) -> bool:
@@ -127,6 +132,18 @@ ENQUEUE_FIELDS: tuple[JobField, ...] = (
         encode=_epoch_seconds,
     ),
     JobField(
+        "delay_seconds",
+        "number",
+        float | None,
+        default=None,
+        nullable=True,
+        store_optional=True,
+        bounds=DELAY_RANGE_SECONDS,
+        description="Run this many seconds from now (the database's clock), 0 to one year; "
+        "instead of run_at.",
+        delay_of="run_at",
+    ),
+    JobField(
         "max_attempts", "integer", int, default=None, nullable=True, bounds=MAX_ATTEMPTS_RANGE
     ),
     JobField(
@@ -156,6 +173,10 @@ ENQUEUE_FIELDS: tuple[JobField, ...] = (
     ),
 )
 ENQUEUE_FIELD_NAMES = tuple(field.name for field in ENQUEUE_FIELDS)
+# Fields that may not both be given: (a time, a delay that would set the same time).
+EXCLUSIVE_FIELDS = tuple(
+    (field.delay_of, field.name) for field in ENQUEUE_FIELDS if field.delay_of is not None
+)
 
 
 def batch_row(job: Any) -> dict[str, Any]:

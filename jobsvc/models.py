@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Enum, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import JSON, BigInteger, Enum, Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .timestamps import UTCDateTime, db_now
@@ -51,6 +51,8 @@ class Job(Base):
     type: Mapped[str] = mapped_column(String(TYPE_NAME_MAX))
     queue: Mapped[str] = mapped_column(String(QUEUE_NAME_MAX), default="default")
     priority: Mapped[int] = mapped_column(Integer, default=0)
+    # The priority the client asked for, once priority aging raised the stored one (else NULL).
+    original_priority: Mapped[int | None] = mapped_column(Integer, nullable=True)
     status: Mapped[JobStatus] = mapped_column(
         Enum(JobStatus, native_enum=False, length=16, validate_strings=True, name="job_status"),
         default=JobStatus.PENDING,
@@ -192,3 +194,37 @@ class ApiToken(Base):
             **partial("revoked_at IS NULL"),
         ),
     )
+
+
+SCHEDULE_NAME_MAX = TYPE_NAME_MAX  # a schedule is named for the job type it enqueues
+CRON_MAX = 200  # characters
+TIMEZONE_MAX = 64  # characters
+
+
+class Schedule(Base):
+    """A periodic job as the workers that run its handler registered it."""
+
+    __tablename__ = "schedules"
+
+    name: Mapped[str] = mapped_column(String(SCHEDULE_NAME_MAX), primary_key=True)
+    cron: Mapped[str | None] = mapped_column(String(CRON_MAX), nullable=True)
+    every_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    timezone: Mapped[str] = mapped_column(String(TIMEZONE_MAX))
+    queue: Mapped[str] = mapped_column(String(QUEUE_NAME_MAX))
+    payload: Mapped[Any] = mapped_column(JSON)
+    # The newest tick enqueued: what a worker that comes back after an outage catches up from.
+    last_tick_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=db_now())
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=db_now())
+
+
+class ScheduleTick(Base):
+    """One tick of a schedule that has its job: the key that makes it one job however many
+    workers enqueue it."""
+
+    __tablename__ = "schedule_ticks"
+
+    schedule: Mapped[str] = mapped_column(String(SCHEDULE_NAME_MAX), primary_key=True)
+    tick_at: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    job_id: Mapped[int | None] = mapped_column(JobId, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=db_now())

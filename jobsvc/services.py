@@ -26,6 +26,8 @@ from .schema import upgrade
 from .store import JobStore, LeaseStore, TokenStore, Waker, configure_engine, engine_options
 from .store import open_waker as _open_waker
 from .store.deliveries import DeliveryStore
+from .store.housekeeping import HousekeepingStore
+from .store.schedules import ScheduleStore
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +51,8 @@ class Services:
     # None means "any type": without JOBSVC_HANDLERS the API cannot know which types exist.
     job_types: frozenset[str] | None
     clock: Clock
+    schedules: ScheduleStore
+    housekeeping: HousekeepingStore
 
     def open_waker(self) -> Waker:
         """Return a waker on this engine (LISTEN/NOTIFY on PostgreSQL, polling on SQLite)."""
@@ -105,6 +109,8 @@ def build_services(
         registry=registry,
         job_types=job_types,
         clock=clock,
+        schedules=ScheduleStore(engine),
+        housekeeping=HousekeepingStore(engine),
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime
+from sqlalchemy import DateTime, Integer
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
@@ -64,3 +64,20 @@ def _now(element: db_now, compiler: Any, **kw: Any) -> str:
 def _now_plus(element: db_now_plus, compiler: Any, **kw: Any) -> str:
     (seconds,) = element.clauses
     return str(_kind(compiler.dialect).now_plus_sql(compiler.process(seconds, **kw)))
+
+
+class periods_since(FunctionElement[int]):
+    """The whole periods of a number of seconds from a past time to the database's now."""
+
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(periods_since)
+def _periods_since(element: periods_since, compiler: Any, **kw: Any) -> str:
+    timestamp, period = element.clauses
+    return str(
+        _kind(compiler.dialect).periods_since_sql(
+            compiler.process(timestamp, **kw), compiler.process(period, **kw)
+        )
+    )

@@ -55,6 +55,11 @@ values = {
         json_scalars,
     ),
     "run_at": st.one_of(st.none(), st.sampled_from(["2030-01-01T00:00:00Z", "yesterday"])),
+    "delay_seconds": st.one_of(
+        st.floats(-1, 40_000_000),
+        st.sampled_from([0, 0.0, -0.0, 31_536_000, 31_536_000.5]),
+        json_scalars,
+    ),
     "extra": json_scalars,
 }
 items = st.fixed_dictionaries({}, optional=values)

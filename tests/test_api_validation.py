@@ -41,6 +41,11 @@ def _post(client, body, content_type="application/json"):
         ({**VALID, "run_at": "tomorrow"}, "run_at"),
         ({**VALID, "run_at": "2030-01-01T00:00:00"}, "run_at"),
         ({**VALID, "run_at": 1700000000}, "run_at"),
+        ({**VALID, "delay_seconds": -1}, "delay_seconds"),
+        ({**VALID, "delay_seconds": 366 * 86400}, "delay_seconds"),
+        ({**VALID, "delay_seconds": "5"}, "delay_seconds"),
+        ({**VALID, "delay_seconds": 5, "run_at": "2030-01-01T00:00:00Z"}, "delay_seconds"),
+        ({**VALID, "delay_seconds": 5, "run_at": "2030-01-01T00:00:00Z"}, "run_at"),
         ({**VALID, "colour": "blue"}, "colour"),
     ],
 )

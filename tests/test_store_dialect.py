@@ -330,3 +330,56 @@ def test_the_end_watch_hears_of_a_job_that_ended(engine, job_store, lease_store)
         assert job_id in heard
     finally:
         watch.close()
+
+
+def test_periods_since_counts_whole_periods_from_a_past_time(executor):
+    from jobsvc.timestamps import periods_since
+
+    past = datetime.now(UTC) - timedelta(seconds=25)
+    query = select(
+        periods_since(bindparam("t", past, type_=UTCDateTime()), bindparam("p", 10.0)),
+        periods_since(bindparam("t2", past, type_=UTCDateTime()), bindparam("p2", 0.5)),
+    )
+    with executor.read() as transaction:
+        assert tuple(transaction.execute(query).one()) in {(2, 50), (2, 51)}
+
+
+def test_insert_ignoring_conflicts_skips_a_taken_key(executor):
+    from jobsvc.models import ScheduleTick
+
+    ticks = ScheduleTick.__table__
+    statement = (
+        dialect_for(executor.engine)
+        .insert_ignoring_conflicts(ticks)
+        .values(schedule="s", tick_at=datetime(2030, 1, 1, tzinfo=UTC))
+        .returning(ticks.c.schedule)
+    )
+    with executor.write() as transaction:
+        assert transaction.run(statement) == [("s",)]
+        assert transaction.run(statement) == []
+
+
+def test_try_exclusive_lets_one_writing_transaction_at_a_time_do_a_task(
+    backend, executor, other_engine
+):
+    key = 12345
+    inside, release, answers = threading.Event(), threading.Event(), []
+
+    def hold() -> None:
+        with executor.write() as transaction:
+            answers.append(executor.dialect.try_exclusive(transaction, key))
+            inside.set()
+            release.wait(WAIT_SECONDS)
+
+    holder = _in_thread(hold)
+    assert inside.wait(WAIT_SECONDS)
+    other = Executor(other_engine)
+    if backend == "postgresql":  # SQLite's second writer waits for the first
+        with other.write() as transaction:
+            answers.append(other.dialect.try_exclusive(transaction, key))
+    release.set()
+    holder.join(WAIT_SECONDS)
+    with other.write() as transaction:
+        answers.append(other.dialect.try_exclusive(transaction, key))
+    expected = [True, False, True] if backend == "postgresql" else [True, True]
+    assert answers == expected

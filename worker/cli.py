@@ -17,6 +17,7 @@ from jobsvc import configure_logging
 from jobsvc.callbacks import CallbackPolicy
 from jobsvc.errors import SchemaBehind
 from jobsvc.jobfields import QUEUE_NAME_PATTERN
+from jobsvc.models import JobStatus
 from jobsvc.schema import require_current
 from jobsvc.services import Services, build_services, log_database, wait_for_database
 from jobsvc.webhooks import Signer
@@ -93,6 +94,14 @@ def settings_from(config: Mapping[str, Any], args: argparse.Namespace) -> Worker
         max_result_bytes=config["JOBSVC_MAX_RESULT_BYTES"],
         max_json_depth=config["JOBSVC_MAX_JSON_DEPTH"],
         cancel_grace_seconds=config["JOBSVC_CANCEL_GRACE_SECONDS"],
+        priority_aging_seconds=config["JOBSVC_PRIORITY_AGING_SECONDS"],
+        retain_seconds={
+            JobStatus.DONE: config["JOBSVC_RETAIN_DONE_SECONDS"],
+            JobStatus.FAILED: config["JOBSVC_RETAIN_FAILED_SECONDS"],
+            JobStatus.CANCELLED: config["JOBSVC_RETAIN_CANCELLED_SECONDS"],
+        },
+        max_attempts=config["JOBSVC_MAX_ATTEMPTS"],
+        timeout_seconds=config["JOBSVC_DEFAULT_TIMEOUT_SECONDS"] or None,
     )
 
 
@@ -116,6 +125,8 @@ def build_runner(services: Services, args: argparse.Namespace) -> Runner:
         services.open_waker(),
         services.registry,
         settings_from(services.config, args),
+        schedules=services.schedules,
+        housekeeping=services.housekeeping,
         deliverer=build_deliverer(services),
     )
 

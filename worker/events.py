@@ -32,6 +32,9 @@ SELF_FENCED = "lease not renewed " + _JOB + ": stopping the handler before the l
 RESCUED = "rescued job_id=%(job_id)s attempt=%(attempt)s from an expired lease: now %(status)s"
 STARTED = "worker %(worker)s started: queues=%(queues)s concurrency=%(concurrency)s"
 STOPPED = "worker %(worker)s stopped"
+SCHEDULED = "scheduled job_id=%(job_id)s type=%(type)s for the tick at %(tick_at)s"
+AGED = "priority aging raised the priority of %(count)s waiting jobs"
+PRUNED = "retention deleted %(count)s %(status)s jobs finished before %(older_than)ss ago"
 
 
 class Events:
@@ -144,6 +147,25 @@ class Events:
                 "worker": self.worker_id,
             },
         )
+
+    def scheduled(self, job_type: str, job_id: int, tick_at: str) -> None:
+        """This worker created the job of a schedule's tick (no other worker did)."""
+        fields = {"job_id": job_id, "type": job_type, "tick_at": tick_at, "worker": self.worker_id}
+        self._emit(logging.INFO, "scheduled", SCHEDULED, fields)
+
+    def aged(self, count: int) -> None:
+        """Priority aging raised the stored priority of ``count`` waiting jobs."""
+        self._emit(logging.DEBUG, "aged", AGED, {"count": count, "worker": self.worker_id})
+
+    def pruned(self, status: str, count: int, older_than: float) -> None:
+        """Retention deleted ``count`` finished jobs of ``status``."""
+        fields = {
+            "status": status,
+            "count": count,
+            "older_than": f"{older_than:g}",
+            "worker": self.worker_id,
+        }
+        self._emit(logging.INFO, "pruned", PRUNED, fields)
 
     def _job(
         self,

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Protocol
 
+from jobsvc.errors import DatabaseUnavailable
 from jobsvc.store import LeaseStore, outcomes
 
 from .completer import Completer, Report
@@ -14,8 +17,20 @@ from .execution import Execution
 from .executor import Executor
 from .fencing import Fence
 
+logger = logging.getLogger(__name__)
+
 RESCUE_EVERY_MIN_SECONDS = 0.05
 STOPPING_CHECK_SECONDS = 0.05  # how soon a cancelled handler's end is confirmed to the store
+
+
+class Chore(Protocol):
+    """A periodic task of the maintenance beside the leases: schedules, aging, retention."""
+
+    def run_due(self, now: float) -> None:
+        """Do the chore if it is due at ``now`` (monotonic)."""
+
+    def next_due(self) -> float:
+        """Return when it is next due (monotonic), 0.0 if never."""
 
 
 def _handler_ended(execution: Execution) -> bool:
@@ -42,6 +57,7 @@ class Maintenance:
         fence: Fence,
         cancel_check_seconds: float,
         cancel_grace_seconds: float,
+        chores: Sequence[Chore] = (),
     ) -> None:
         self._store = store
         self._executor = executor
@@ -57,6 +73,7 @@ class Maintenance:
         self._cancel_grace_seconds = cancel_grace_seconds
         self._next_cancel_check = 0.0
         self._stopping: dict[int, tuple[Execution, float]] = {}  # cancelled: (attempt, stop at)
+        self._chores = tuple(chores)
 
     def leased(self, job_ids: Iterable[int], sent: float) -> None:
         """Record that a claim sent at ``sent`` (monotonic) leased ``job_ids``."""
@@ -81,10 +98,18 @@ class Maintenance:
             for rescued in self._store.rescue_expired():
                 self._events.rescued(rescued)
             self._next_rescue = now + self._rescue_seconds
+        for chore in self._chores:
+            try:
+                chore.run_due(now)
+            except DatabaseUnavailable:
+                raise
+            except Exception:  # a chore's bug must not stop the worker serving jobs
+                logger.exception("maintenance: %s failed; trying again later", type(chore).__name__)
 
     def next_due(self) -> float:
         """Return when something is next due (monotonic), 0.0 if nothing is scheduled yet."""
         scheduled = [self._next_heartbeat, self._next_rescue, self._executor.nearest_deadline()]
+        scheduled.extend(chore.next_due() for chore in self._chores)
         if self._executor.busy():
             scheduled.append(self._next_cancel_check)
         if self._stopping:

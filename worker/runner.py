@@ -11,10 +11,16 @@ import os
 import socket
 import threading
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
 
+from jobsvc.models import JobStatus
 from jobsvc.registry import HandlerRegistry
-from jobsvc.store import LeaseStore, Waker
+from jobsvc.schedules import ScheduleSpec
+from jobsvc.store import LeaseStore, NewJob, Waker
+from jobsvc.store.housekeeping import HousekeepingStore
+from jobsvc.store.schedules import ScheduleStore
 
 from .completer import Completer
 from .deliveries import Deliverer
@@ -23,8 +29,10 @@ from .execution import MAX_JSON_DEPTH_DEFAULT, MAX_RESULT_BYTES_DEFAULT, ResultL
 from .executor import Executor
 from .fencing import Fence
 from .fetcher import FetchLoop
+from .housekeeping import PriorityAging, Retention
 from .logs import FLUSH_WAIT_SECONDS, flush_logs
-from .maintenance import Maintenance
+from .maintenance import Chore, Maintenance
+from .scheduler import Scheduler
 from .shutdown import Shutdown, StopFlag
 
 CANCEL_POLL_SECONDS = 0.5  # without notifications: how often running jobs are checked for cancel
@@ -45,6 +53,11 @@ class WorkerSettings:
     max_result_bytes: int = MAX_RESULT_BYTES_DEFAULT
     max_json_depth: int = MAX_JSON_DEPTH_DEFAULT
     cancel_grace_seconds: float = 5.0
+    priority_aging_seconds: float = 0.0  # 0: off
+    # Seconds each terminal status is kept after it finished; a missing or 0 one: forever.
+    retain_seconds: Mapping[JobStatus, float] = field(default_factory=dict)
+    max_attempts: int = 3  # of a schedule's jobs (JOBSVC_MAX_ATTEMPTS)
+    timeout_seconds: float | None = None  # of a schedule's jobs (JOBSVC_DEFAULT_TIMEOUT_SECONDS)
 
 
 def new_worker_id() -> str:
@@ -62,6 +75,9 @@ class Runner:
         registry: HandlerRegistry,
         settings: WorkerSettings,
         worker_id: str | None = None,
+        *,
+        schedules: ScheduleStore | None = None,
+        housekeeping: HousekeepingStore | None = None,
         deliverer: Deliverer | None = None,
     ) -> None:
         self.settings = settings
@@ -100,6 +116,7 @@ class Runner:
                 settings.heartbeat_seconds if waker.notices_cancels else CANCEL_POLL_SECONDS
             ),
             cancel_grace_seconds=settings.cancel_grace_seconds,
+            chores=self._chores(registry, schedules, housekeeping),
         )
         self.fetcher = FetchLoop(
             store,
@@ -122,6 +139,36 @@ class Runner:
             grace_seconds=settings.shutdown_grace_seconds,
             wake=wake,
             stop=stop,
+        )
+
+    def _chores(
+        self,
+        registry: HandlerRegistry,
+        schedules: ScheduleStore | None,
+        housekeeping: HousekeepingStore | None,
+    ) -> list[Chore]:
+        """The maintenance's chores beside the leases, for the stores this runner was given."""
+        chores: list[Chore] = []
+        if schedules is not None and registry.schedules():
+            chores.append(Scheduler(schedules, registry.schedules(), self._tick_job, self.events))
+        if housekeeping is not None and self.settings.priority_aging_seconds:
+            aging = self.settings.priority_aging_seconds
+            chores.append(PriorityAging(housekeeping, self.events, aging))
+        if housekeeping is not None and schedules is not None:
+            retain = self.settings.retain_seconds
+            chores.append(Retention(housekeeping, schedules, self.events, retain))
+        return chores
+
+    def _tick_job(self, spec: ScheduleSpec, tick_at: datetime) -> NewJob:
+        """The job of one tick of ``spec``: its payload, due at the tick."""
+        return NewJob(
+            type=spec.name,
+            payload=spec.payload,
+            queue=spec.queue,
+            priority=0,
+            run_at=tick_at,
+            max_attempts=self.settings.max_attempts,
+            timeout_seconds=self.settings.timeout_seconds,
         )
 
     def install_signal_handlers(self) -> None:

@@ -9,6 +9,7 @@ from ..services import Services
 from ..store.dialects import dialect_for
 from ..waiting import EndedJobs
 from . import auth, health, jobs, metrics, openapi
+from . import schedules as schedules_api
 from .endpoints import scopes
 from .limits import ReadyCap
 from .presence import TokenPresence
@@ -18,7 +19,13 @@ from .routing import JobIdConverter
 from .schemas import CreateJobSchema
 from .state import EXTENSION_KEY, ApiState
 
-BLUEPRINTS = (jobs.bp, health.bp, metrics.bp, openapi.bp)
+BLUEPRINTS = (
+    jobs.bp,
+    schedules_api.bp,
+    health.bp,
+    metrics.bp,
+    openapi.bp,
+)
 
 
 def build_state(services: Services) -> ApiState:

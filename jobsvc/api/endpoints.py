@@ -17,7 +17,13 @@ from flask import Blueprint
 
 OPEN_TO_ALL = "open"  # the "scope" of an endpoint anyone may call, token or not (health)
 # The order of the OpenAPI document's paths: blueprint by blueprint, views as declared.
-DOCUMENT_ORDER = ("jobs", "health", "metrics", "openapi")
+DOCUMENT_ORDER = (
+    "jobs",
+    "schedules",
+    "health",
+    "metrics",
+    "openapi",
+)
 
 View = TypeVar("View", bound=Callable[..., Any])
 BodySchema = Any  # a marshmallow Schema class, a JSON Schema dict, or a function of max_batch

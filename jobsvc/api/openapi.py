@@ -10,6 +10,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, Response, jsonify
 from marshmallow import Schema, fields
 
+from ..jobfields import EXCLUSIVE_FIELDS
 from ..tokens import SCOPE_READ
 from .endpoints import Endpoint, endpoint, in_document_order, json_response, problem_response
 from .fields import JSONObject, StrictString
@@ -140,6 +141,7 @@ def build_spec(
     for parameter in job_parameters:
         if parameter["name"] == "wait":
             parameter["schema"]["maximum"] = max_wait_seconds
+    _exclusive_fields(document["components"]["schemas"]["CreateJob"])
     if job_types is not None:
         # With JOBSVC_HANDLERS set the API knows every type it accepts; say so.
         document["components"]["schemas"]["CreateJob"]["properties"]["type"]["enum"] = sorted(
@@ -154,6 +156,21 @@ def build_spec(
             "(JOBSVC_WEBHOOK_SECRET and JOBSVC_WEBHOOK_ALLOWED_HOSTS): a URL is refused (422).",
         }
     return document
+
+
+def _exclusive_fields(create_job: dict[str, Any]) -> None:
+    # run_at or delay_seconds, not both: "not both present with a non-null value" (a schema
+    # without nullable refuses null in OpenAPI 3.0).
+    properties = create_job["properties"]
+    create_job["allOf"] = [
+        {
+            "not": {
+                "required": list(pair),
+                "properties": {name: {"type": properties[name]["type"]} for name in pair},
+            }
+        }
+        for pair in EXCLUSIVE_FIELDS
+    ]
 
 
 def _pattern(converter: Any, field: Any, **kwargs: Any) -> dict[str, Any]:

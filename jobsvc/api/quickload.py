@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from ..jobfields import ENQUEUE_FIELD_NAMES, ENQUEUE_FIELDS, JobField
+from ..jobfields import ENQUEUE_FIELD_NAMES, ENQUEUE_FIELDS, EXCLUSIVE_FIELDS, JobField
 
 _KNOWN_KEYS = frozenset(ENQUEUE_FIELD_NAMES)
 _UNDECIDED = object()  # a value the quick path leaves to the schema
@@ -95,4 +95,7 @@ def quick_load(item: Any, known_types: frozenset[str] | None) -> dict[str, Any] 
             loaded[name] = value
     if known_types is not None and loaded["type"] not in known_types:
         return None
+    for first, second in EXCLUSIVE_FIELDS:  # both given: the schema says why not
+        if loaded[first] is not None and loaded[second] is not None:
+            return None
     return loaded

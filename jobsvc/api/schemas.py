@@ -13,9 +13,10 @@ from marshmallow import (
     post_load,
     validate,
     validates,
+    validates_schema,
 )
 
-from ..jobfields import ENQUEUE_FIELDS, QUEUE_NAME_PATTERN, JobField
+from ..jobfields import ENQUEUE_FIELDS, EXCLUSIVE_FIELDS, QUEUE_NAME_PATTERN, JobField
 from ..models import QUEUE_NAME_MAX, JobStatus
 from ..registry import TYPE_NAME_PATTERN
 from .fields import (
@@ -80,6 +81,13 @@ class CreateJobSchema(_EnqueueFields):  # type: ignore[misc,valid-type]
                 f"{', '.join(sorted(self.known_types)) or 'no types'}."
             )
 
+    @validates_schema
+    def _one_of_each_pair(self, data: dict[str, Any], **kwargs: Any) -> None:
+        for first, second in EXCLUSIVE_FIELDS:
+            if data.get(first) is not None and data.get(second) is not None:
+                message = f"Give {first} or {second}, not both."
+                raise ValidationError({first: [message], second: [message]})
+
 
 class CreateBatchSchema(Schema):
     """The body of ``POST /jobs/batch``."""
@@ -102,6 +110,10 @@ class JobSchema(Schema):
     error_type = fields.String(allow_none=True)
     queue = fields.String()
     priority = fields.Integer()
+    original_priority = fields.Integer(
+        allow_none=True,
+        metadata={"description": "The priority asked for, once priority aging raised it."},
+    )
     payload = fields.Raw()
     max_attempts = fields.Integer()
     timeout_seconds = fields.Float(allow_none=True)

@@ -51,6 +51,7 @@ class JobRecord:
     type: str
     queue: str
     priority: int
+    original_priority: int | None  # what the client asked for, once aging raised ``priority``
     status: JobStatus
     payload: Any
     result: Any

@@ -17,7 +17,7 @@ Both child tables go with their job: ON DELETE CASCADE (SQLite: a delete trigger
 whether or not a connection turned foreign keys on).
 
 Revision ID: 0004_webhooks
-Revises: 0003
+Revises: 0004_sched
 Create Date: 2026-12-01
 """
 
@@ -29,7 +29,7 @@ from alembic import op
 from jobsvc.timestamps import UTCDateTime, db_now
 
 revision = "0004_webhooks"
-down_revision = "0003"
+down_revision = "0004_sched"
 branch_labels = None
 depends_on = None
 

@@ -164,6 +164,17 @@ class Dialect(ABC):
     def migration_lock(self) -> AbstractContextManager[None]:
         """Return a lock that only one process at a time holds, across hosts where it can."""
 
+    @abstractmethod
+    def try_exclusive(self, transaction: Executes, key: int) -> bool:
+        """Return True if this writing transaction is now the only one doing ``key``'s work.
+
+        Held until the transaction ends; False at once if another transaction holds it.
+        """
+
+    @abstractmethod
+    def insert_ignoring_conflicts(self, table: Any) -> Any:
+        """Return an INSERT into ``table`` that skips rows whose key is taken already."""
+
     # -- the clock (class-level: SQLAlchemy compiles and types have no engine) ---------------
 
     @staticmethod
@@ -175,6 +186,11 @@ class Dialect(ABC):
     @abstractmethod
     def now_plus_sql(cls, seconds_sql: str) -> str:
         """Return SQL for the database's current time plus ``seconds_sql`` seconds."""
+
+    @classmethod
+    @abstractmethod
+    def periods_since_sql(cls, timestamp_sql: str, period_sql: str) -> str:
+        """Return SQL for the whole periods of ``period_sql`` seconds from a past time to now."""
 
     @staticmethod
     @abstractmethod

@@ -25,6 +25,7 @@ from sqlalchemy import (
     text,
     type_coerce,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -176,9 +177,21 @@ class PostgreSQLDialect(Dialect):
                 connection.execute(unlock, {"key": MIGRATION_LOCK_KEY})
                 connection.commit()
 
+    def try_exclusive(self, transaction: Executes, key: int) -> bool:
+        # A transaction-scoped advisory lock: released by COMMIT or ROLLBACK, even on a crash.
+        taken = transaction.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": key})
+        return bool(taken.scalar())
+
+    def insert_ignoring_conflicts(self, table: Any) -> Any:
+        return pg_insert(table).on_conflict_do_nothing()
+
     @staticmethod
     def now_sql() -> str:
         return "now()"
+
+    @classmethod
+    def periods_since_sql(cls, timestamp_sql: str, period_sql: str) -> str:
+        return f"floor(extract(epoch FROM (now() - {timestamp_sql})) / {period_sql})::integer"
 
     @classmethod
     def now_plus_sql(cls, seconds_sql: str) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Float, Integer, Text, bindparam, column, event, func, literal_column
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -166,6 +167,17 @@ class SQLiteDialect(Dialect):
                 yield
             finally:
                 fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+    def try_exclusive(self, transaction: Executes, key: int) -> bool:
+        return True  # a writing transaction holds the one writer lock (BEGIN IMMEDIATE)
+
+    def insert_ignoring_conflicts(self, table: Any) -> Any:
+        return sqlite_insert(table).on_conflict_do_nothing()
+
+    @classmethod
+    def periods_since_sql(cls, timestamp_sql: str, period_sql: str) -> str:
+        # CAST truncates toward zero, which is floor for the past times this is asked about.
+        return f"CAST(({cls.now_sql()} - {timestamp_sql}) / {period_sql} AS INTEGER)"
 
     @staticmethod
     def now_sql() -> str:
