@@ -376,6 +376,8 @@ SETTINGS: tuple[Setting, ...] = (
         10.0,
         seconds(0.1, 300.0),
         "How long one webhook POST may take (connect, send, answer) before it counts as failed.",
+    ),
+    Setting(
         "PRIORITY_AGING_SECONDS",
         0.0,
         seconds(0.1, 365 * DAY_SECONDS, zero="off"),
