@@ -34,35 +34,41 @@ def _ended_jobs(app):
 
 def test_a_waiter_is_answered_as_soon_as_its_job_is_done(app, client, lease_store):
     job_id = _enqueue(client)
-    thread, answer = _wait_in_thread(app.test_client(), f"/jobs/{job_id}?wait=30")
-    wait_until(lambda: _ended_jobs(app).waiting == 1, message="the request never waited")
+    thread, answer = _wait_in_thread(app.test_client(), f"/jobs/{job_id}?wait=60")
+    wait_until(
+        lambda: _ended_jobs(app).waiting == 1, timeout=30, message="the request never waited"
+    )
     (job,) = lease_store.claim(None, 1, "w-1", lease_seconds=30)
     assert lease_store.finish([outcomes.succeeded(job, {"ok": True})]) == []
-    thread.join(timeout=20)
+    thread.join(timeout=50)
     assert answer["status"] == 200
     assert answer["job"]["status"] == "DONE" and answer["job"]["result"] == {"ok": True}
-    assert answer["took"] < 20  # woken by the end, not by the 30 s timeout
+    assert answer["took"] < 45  # woken by the end, not by the 60 s timeout
 
 
 def test_a_waiter_is_answered_when_its_pending_job_is_cancelled(app, client):
     job_id = _enqueue(client)
-    thread, answer = _wait_in_thread(app.test_client(), f"/jobs/{job_id}?wait=30")
-    wait_until(lambda: _ended_jobs(app).waiting == 1, message="the request never waited")
+    thread, answer = _wait_in_thread(app.test_client(), f"/jobs/{job_id}?wait=60")
+    wait_until(
+        lambda: _ended_jobs(app).waiting == 1, timeout=30, message="the request never waited"
+    )
     assert client.post(f"/jobs/{job_id}/cancel").status_code == 200
-    thread.join(timeout=20)
-    assert answer["job"]["status"] == "CANCELLED" and answer["took"] < 20
+    thread.join(timeout=50)
+    assert answer["job"]["status"] == "CANCELLED" and answer["took"] < 45
 
 
 def test_a_retried_failure_does_not_end_the_wait(app, client, lease_store):
     job_id = client.post("/jobs", json={"type": "test.echo", "max_attempts": 2}).json["id"]
-    thread, answer = _wait_in_thread(app.test_client(), f"/jobs/{job_id}?wait=1")
-    wait_until(lambda: _ended_jobs(app).waiting == 1, message="the request never waited")
+    thread, answer = _wait_in_thread(app.test_client(), f"/jobs/{job_id}?wait=5")
+    wait_until(
+        lambda: _ended_jobs(app).waiting == 1, timeout=30, message="the request never waited"
+    )
     (job,) = lease_store.claim(None, 1, "w-1", lease_seconds=30)
     failure = outcomes.failed(job, RuntimeError("once"), permanent=False, traceback_limit=100)
     lease_store.finish([failure])
-    thread.join(timeout=20)
+    thread.join(timeout=50)
     assert answer["job"]["status"] == "PENDING" and answer["job"]["attempts"] == 1
-    assert answer["took"] >= 0.9  # it waited out its second
+    assert answer["took"] >= 4.9  # it waited out its five seconds
 
 
 def test_a_job_that_does_not_end_is_answered_after_the_wait(client):
@@ -78,7 +84,7 @@ def test_a_finished_job_is_answered_at_once(client, lease_store):
     (job,) = lease_store.claim(None, 1, "w-1", lease_seconds=30)
     lease_store.finish([outcomes.succeeded(job, 1)])
     started = time.monotonic()
-    assert client.get(f"/jobs/{job_id}?wait=30").json["status"] == "DONE"
+    assert client.get(f"/jobs/{job_id}?wait=60").json["status"] == "DONE"
     assert time.monotonic() - started < 10
 
 
