@@ -31,6 +31,7 @@ _ORDER = (
     "error_type",
     "queue",
     "priority",
+    "original_priority",
     "payload",
     "max_attempts",
     "timeout_seconds",
