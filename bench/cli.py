@@ -24,6 +24,7 @@ from .workloads import (
     w4_backlog,
     w7_retention,
     w8_queue_limits,
+    w9_wait,
 )
 
 WORKLOADS: dict[str, Callable[[Run], None]] = {
@@ -35,6 +36,7 @@ WORKLOADS: dict[str, Callable[[Run], None]] = {
     "W5": pools.run_w5,
     "W6": pools.run_w6,
     "W2P": pools.run_w2p,
+    "W9": w9_wait.run,
     "W7": w7_retention.run,
     "W8": w8_queue_limits.run,
 }

@@ -34,6 +34,8 @@ class Sizes:
         ("asyncio", (None, 256)),
     )
     w2p_jobs: int = 10_000
+    w9_waiters: int = 200  # requests waiting at once on one API process (?wait=)
+    w9_posts: int = 500  # POST /jobs timed without and with the waiters
     w7_ready: int = 20_000  # jobs drained per round
     w7_finished: tuple[int, ...] = (300_000, 1_000_000)  # finished rows; the last with pruning
     w7_rounds: int = 5
@@ -77,6 +79,8 @@ SMALL = Sizes(
     w6_jobs=40,
     w2p_concurrency=(("threads", (None,)), ("processes", (None,)), ("asyncio", (None,))),
     w2p_jobs=500,
+    w9_waiters=20,
+    w9_posts=50,
     w7_ready=1000,
     w7_finished=(3000, 10_000),
     w7_rounds=2,

@@ -23,6 +23,10 @@ RETRY_AFTER_MAX_SECONDS = 30.0  # a Retry-After longer than this is waited this 
 RETRY_AFTER_DEFAULT_SECONDS = 1.0  # when a 429 or 503 carries no usable Retry-After
 WAIT_POLL_FIRST_SECONDS = 0.05
 WAIT_POLL_MAX_SECONDS = 1.0
+# One long-poll asks the server to hold its answer at most this long (the server's own limit,
+# JOBSVC_MAX_WAIT_SECONDS, is 60 s by default); a longer wait is several of them.
+WAIT_HOLD_MAX_SECONDS = 30.0
+WAIT_HOLD_SLACK_SECONDS = 10.0  # the HTTP timeout of a long-poll: its hold plus this
 RETRYABLE_STATUSES = frozenset({429, 503})
 TERMINAL_STATUSES = frozenset({"DONE", "FAILED", "CANCELLED"})
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -122,6 +126,7 @@ class Request:
     json: Any = None
     params: Mapping[str, Any] | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    timeout: float | None = None  # None: the client's own
 
 
 @dataclass(frozen=True)
@@ -163,6 +168,7 @@ def job_body(
     run_at: datetime | str | None = None,
     unique_key: str | None = None,
     depends_on: Iterable[int] | None = None,
+    callback_url: str | None = None,
 ) -> dict[str, Any]:
     """Return the JSON body that enqueues one job; options left None take the server's default.
 
@@ -177,6 +183,7 @@ def job_body(
         "run_at": run_at.isoformat() if isinstance(run_at, datetime) else run_at,
         "unique_key": unique_key,
         "depends_on": None if depends_on is None else list(depends_on),
+        "callback_url": callback_url,
     }
     body.update((name, value) for name, value in options.items() if value is not None)
     return body
@@ -195,20 +202,36 @@ def enqueue(body: dict[str, Any], idempotency_key: str | None, max_retries: int)
 def wait(job_id: int, timeout: float, max_retries: int) -> Operation:
     """Read the job until it is terminal or ``timeout`` seconds passed; return its last state.
 
-    Each read asks the server to hold the answer (``?wait=``) for what is left of the timeout;
-    a server that does not hold it is polled with a backoff instead.
+    Each read is a long-poll (``?wait=``): the server answers as soon as the job ends, or after
+    what is left of the timeout (at most ``WAIT_HOLD_MAX_SECONDS`` per read). A server that
+    refuses that hold (a lower JOBSVC_MAX_WAIT_SECONDS) or answers at once is polled with a
+    backoff instead.
     """
     deadline = time.monotonic() + timeout
     pause = WAIT_POLL_FIRST_SECONDS
+    hold_max = WAIT_HOLD_MAX_SECONDS
     while True:
         left = deadline - time.monotonic()
-        job = yield from call(
-            Request("GET", f"/jobs/{int(job_id)}", params={"wait": max(0, int(left))}), max_retries
+        hold = round(max(0.0, min(left, hold_max)), 3)
+        started = time.monotonic()
+        request = Request(
+            "GET",
+            f"/jobs/{int(job_id)}",
+            params={"wait": hold} if hold else None,
+            timeout=(hold + WAIT_HOLD_SLACK_SECONDS) if hold else None,
         )
-        if job["status"] in TERMINAL_STATUSES or left <= 0:
+        try:
+            job = yield from call(request, max_retries)
+        except ValidationFailed as exc:
+            if "wait" not in exc.errors or not hold:
+                raise
+            hold_max = 0.0  # this server will not hold this long: poll
+            continue
+        if job["status"] in TERMINAL_STATUSES or deadline - time.monotonic() <= 0:
             return job
-        yield Pause(min(pause, max(0.0, deadline - time.monotonic())))
-        pause = min(pause * 2, WAIT_POLL_MAX_SECONDS)
+        if time.monotonic() - started < hold / 2:  # answered early, yet not ended: no long-poll
+            yield Pause(min(pause, max(0.0, deadline - time.monotonic())))
+            pause = min(pause * 2, WAIT_POLL_MAX_SECONDS)
 
 
 def bulk(action: str, selection: dict[str, Any], max_retries: int) -> Operation:
@@ -283,6 +306,7 @@ class Client:
                         json=step.json,
                         params=step.params,
                         headers=step.headers,
+                        timeout=step.timeout or httpx.USE_CLIENT_DEFAULT,
                     )
         except StopIteration as done:
             return done.value
@@ -312,7 +336,8 @@ class Client:
         return self._call("GET", f"/jobs/{int(job_id)}")
 
     def wait(self, job_id: int, timeout: float = 60.0) -> dict[str, Any]:
-        """Return the job once it is terminal, or its current state after ``timeout`` seconds."""
+        """Return the job once it is terminal, or its current state after ``timeout`` seconds
+        (long-polling ``GET /jobs/{id}?wait=``: answered within milliseconds of its end)."""
         return self._run(wait(job_id, timeout, self.max_retries))
 
     def cancel(self, job_id: int) -> dict[str, Any]:
@@ -383,6 +408,7 @@ class AsyncClient:
                         json=step.json,
                         params=step.params,
                         headers=step.headers,
+                        timeout=step.timeout or httpx.USE_CLIENT_DEFAULT,
                     )
         except StopIteration as done:
             return done.value
@@ -413,7 +439,8 @@ class AsyncClient:
         return await self._call("GET", f"/jobs/{int(job_id)}")
 
     async def wait(self, job_id: int, timeout: float = 60.0) -> dict[str, Any]:
-        """Return the job once it is terminal, or its current state after ``timeout`` seconds."""
+        """Return the job once it is terminal, or its current state after ``timeout`` seconds
+        (long-polling ``GET /jobs/{id}?wait=``: answered within milliseconds of its end)."""
         return await self._run(wait(job_id, timeout, self.max_retries))
 
     async def cancel(self, job_id: int) -> dict[str, Any]:

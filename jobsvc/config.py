@@ -145,6 +145,51 @@ def choice(*options: str, upper: bool = False) -> Parse:
 _log_level = choice(*LOG_LEVELS, upper=True)
 
 
+HOST_PATTERN = re.compile(
+    r"(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*"
+)
+WEBHOOK_SECRET_PREFIX = "whsec_"  # noqa: S105 - the scheme's prefix, not a secret
+WEBHOOK_SECRET_BYTES = (24, 64)  # Standard Webhooks: 24 to 64 random bytes, base64-encoded
+
+
+def _host_list(value: Any) -> tuple[str, ...]:
+    import ipaddress
+
+    parts = value.split(",") if isinstance(value, str) else list(value)
+    hosts = tuple(str(part).strip().lower() for part in parts if str(part).strip())
+    for host in hosts:
+        try:
+            ipaddress.ip_address(host.strip("[]"))
+            continue
+        except ValueError:
+            pass
+        if not HOST_PATTERN.fullmatch(host):
+            raise ValueError(
+                "expected comma-separated host names (example.com, *.example.com) or addresses"
+            )
+    return hosts
+
+
+def _webhook_secret(value: Any) -> str:
+    import base64
+    import binascii
+
+    text = str(value).strip()
+    if not text:
+        return ""
+    low, high = WEBHOOK_SECRET_BYTES
+    wanted = f"empty (no webhooks) or {WEBHOOK_SECRET_PREFIX}<base64 of {low} to {high} bytes>"
+    if not text.startswith(WEBHOOK_SECRET_PREFIX):
+        raise ValueError(f"expected {wanted}")
+    try:
+        key = base64.b64decode(text[len(WEBHOOK_SECRET_PREFIX) :], validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(f"expected {wanted}") from None
+    if not low <= len(key) <= high:
+        raise ValueError(f"expected {wanted}")
+    return text
+
+
 def _absolute_path(value: Any) -> str:
     path = str(value).strip()
     if path and not os.path.isabs(os.path.expanduser(path)):
@@ -376,6 +421,52 @@ SETTINGS: tuple[Setting, ...] = (
         _secret_key,
         "Signs the dashboard's session cookies; give every API process the same one. Unset: a "
         "random key per process (sessions end on restart and hold on that process only).",
+    ),
+    Setting(
+        "MAX_WAIT_SECONDS",
+        60.0,
+        seconds(0.0, 3600.0),
+        "Longest GET /jobs/{id}?wait=N may wait for the job to end (422 above it).",
+    ),
+    Setting(
+        "MAX_WAITERS",
+        256,
+        whole(0, 10_000),
+        "Requests one API process lets wait at once (?wait=); python -m jobsvc.serve adds "
+        "this many request threads. A request past it answers at once with the current state.",
+    ),
+    Setting(
+        "WEBHOOK_SECRET",
+        "",
+        _webhook_secret,
+        "The Standard Webhooks signing secret (whsec_ + base64 of 24 to 64 random bytes); "
+        "callback_url is refused (422) while it is empty.",
+    ),
+    Setting(
+        "WEBHOOK_ALLOWED_HOSTS",
+        (),
+        _host_list,
+        "Comma-separated hosts a callback_url may name (example.com, *.example.com, or an "
+        "address); none by default, so callback_url is refused (422).",
+    ),
+    Setting(
+        "WEBHOOK_ALLOW_PRIVATE",
+        False,
+        _bool,
+        "Allow callback hosts that resolve to loopback, private, link-local or other "
+        "non-public addresses (refused by default, at enqueue and again at delivery).",
+    ),
+    Setting(
+        "WEBHOOK_MAX_ATTEMPTS",
+        8,
+        whole(1, 100),
+        "POSTs a completion webhook gets before it is marked failed (backoff between them).",
+    ),
+    Setting(
+        "WEBHOOK_TIMEOUT_SECONDS",
+        10.0,
+        seconds(0.1, 300.0),
+        "How long one webhook POST may take (connect, send, answer) before it counts as failed.",
     ),
     Setting(
         "PRIORITY_AGING_SECONDS",

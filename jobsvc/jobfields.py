@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from .models import QUEUE_NAME_MAX, UNIQUE_KEY_MAX
+from .models import CALLBACK_URL_MAX, QUEUE_NAME_MAX, UNIQUE_KEY_MAX
 from .registry import TYPE_NAME_PATTERN
 
 JsonKind = Literal["string", "object", "integer", "number", "date-time", "id-list"]
@@ -29,6 +29,8 @@ RUN_AT_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 RUN_AT_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 # Printable text without control characters, so a key reads back the same in logs and JSON.
 UNIQUE_KEY_PATTERN = re.compile(rf"^[^\x00-\x1f\x7f]{{1,{UNIQUE_KEY_MAX}}}$")
+# The shape only; the SSRF rules (jobsvc.callbacks) need the settings and DNS, at enqueue.
+CALLBACK_URL_PATTERN = re.compile(rf"^https?://[!-~]{{1,{CALLBACK_URL_MAX - 8}}}$")
 # For the OpenAPI document: JSON Schema cannot bound a date-time, but it can bound its year.
 RUN_AT_YEAR_PATTERN = r"^(19[7-9][0-9]|[2-8][0-9]{3})-"
 DELAY_RANGE_SECONDS = (0.0, 365 * 24 * 3600.0)  # delay_seconds: up to one year from now
@@ -186,6 +188,22 @@ ENQUEUE_FIELDS: tuple[JobField, ...] = (
             "422; a parent that later ends FAILED or CANCELLED cancels this job."
         ),
         column=False,
+    ),
+    JobField(
+        "callback_url",
+        "string",
+        str | None,
+        default=None,
+        nullable=True,
+        store_optional=True,
+        pattern=CALLBACK_URL_PATTERN,
+        invalid_message=(
+            f"Must be an http:// or https:// URL of at most {CALLBACK_URL_MAX} characters."
+        ),
+        description=(
+            "Where to POST the job's final JSON when it ends (DONE, FAILED, CANCELLED), signed "
+            "by the Standard Webhooks scheme; its host must be in JOBSVC_WEBHOOK_ALLOWED_HOSTS."
+        ),
     ),
 )
 ENQUEUE_FIELD_NAMES = tuple(field.name for field in ENQUEUE_FIELDS)

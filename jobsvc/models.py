@@ -35,6 +35,7 @@ def partial(predicate: str) -> dict[str, Any]:
 
 
 QUEUE_NAME_MAX = 64  # characters
+CALLBACK_URL_MAX = 2048  # characters
 TYPE_NAME_MAX = 128  # characters
 UNIQUE_KEY_MAX = 255  # characters
 IDEMPOTENCY_KEY_MAX = 255  # characters
@@ -103,6 +104,7 @@ class Job(Base):
     # Set (under the parent's row lock) when a child names this job in depends_on: only such
     # jobs take the completion's dependency steps.
     has_dependents: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    callback_url: Mapped[str | None] = mapped_column(String(CALLBACK_URL_MAX), nullable=True)
 
     __table_args__ = (
         # The claim reads only this index: finished rows never enter it, so they cost the claim
@@ -177,6 +179,71 @@ class JobDependency(Base):
     __table_args__ = (
         # A finished parent finds its children by this index.
         Index("ix_job_dependencies_parent", "parent_id"),
+    )
+
+
+class AttemptOutcome(enum.StrEnum):
+    """How one attempt ended (``job_attempts.outcome``)."""
+
+    SUCCEEDED = "succeeded"  # the handler returned; the job is DONE
+    FAILED = "failed"  # the handler raised (or the worker refused the attempt's outcome)
+    TIMED_OUT = "timed_out"  # it ran past its timeout_seconds
+    LEASE_LOST = "lease_lost"  # its worker stopped renewing the lease (died); rescued
+    CANCELLED = "cancelled"  # a client cancelled the job while it ran
+    RELEASED = "released"  # the worker gave it back at shutdown; it does not count
+
+
+class JobAttempt(Base):
+    """One ended attempt of a job, written by the statement that recorded its outcome.
+
+    Migration 0004's triggers (and, for successes on PostgreSQL, the completion statement)
+    write these rows; no code inserts them one by one.
+    """
+
+    __tablename__ = "job_attempts"
+
+    id: Mapped[int] = mapped_column(JobId, primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(JobId, ForeignKey("jobs.id", ondelete="CASCADE"))
+    attempt: Mapped[int] = mapped_column(Integer)
+    worker: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=db_now())
+    outcome: Mapped[str] = mapped_column(String(16))
+    error_type: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    __table_args__ = (Index("ix_job_attempts_job", "job_id", "attempt"),)
+
+
+class DeliveryStatus(enum.StrEnum):
+    """Where a completion webhook is."""
+
+    PENDING = "pending"  # not delivered yet; next_attempt_at says when it is tried
+    DELIVERED = "delivered"  # the receiver answered 2xx
+    FAILED = "failed"  # JOBSVC_WEBHOOK_MAX_ATTEMPTS tries failed, or the URL was refused
+
+
+class WebhookDelivery(Base):
+    """The outbox: one completion webhook of a job, added in the transaction that ended it."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(JobId, primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(JobId, ForeignKey("jobs.id", ondelete="CASCADE"))
+    callback_url: Mapped[str] = mapped_column(String(CALLBACK_URL_MAX))
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # While a delivery is in flight this is its lease: a worker killed mid-delivery leaves
+    # it pending, due again once this passes.
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=db_now())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=db_now())
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    __table_args__ = (
+        Index("ix_webhook_deliveries_job", "job_id", "id"),
+        Index("ix_webhook_deliveries_due", "next_attempt_at", **partial("status = 'pending'")),
     )
 
 

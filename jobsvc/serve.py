@@ -6,7 +6,10 @@ clients or slow senders lock everyone out), idle channels kept 120 s, and a requ
 with ``poll()`` (``select()`` stops at 1,024 descriptors), the body limit is the app's own
 ``JOBSVC_MAX_BODY_BYTES`` (an oversized body is refused from its Content-Length, never spooled),
 and waitress's threads match the database pool, so a request never waits for a connection
-behind another thread's. Proxy headers are trusted only from the address given.
+behind another thread's. Requests that wait for a job to end (``?wait=``) hold a thread but no
+connection; waitress gets ``JOBSVC_MAX_WAITERS`` threads more for them, and a waiter past that
+number is answered at once, so waiters never take the threads other requests need. Proxy
+headers are trusted only from the address given.
 """
 
 from __future__ import annotations
@@ -93,12 +96,14 @@ def ensure_descriptors(connection_limit: int) -> int:
     return max(1, min(connection_limit, usable))
 
 
-def waitress_options(args: argparse.Namespace, max_body_bytes: int) -> dict[str, Any]:
+def waitress_options(
+    args: argparse.Namespace, max_body_bytes: int, max_waiters: int = 0
+) -> dict[str, Any]:
     """Return the keyword arguments ``waitress.serve`` gets for ``args``."""
     options: dict[str, Any] = {
         "host": args.host,
         "port": args.port,
-        "threads": args.threads,
+        "threads": args.threads + max_waiters,
         "connection_limit": ensure_descriptors(args.connection_limit),
         "channel_timeout": args.channel_timeout,
         "asyncore_use_poll": True,
@@ -127,13 +132,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     from . import create_app
 
     app = create_app()
-    options = waitress_options(args, app.config["JOBSVC_MAX_BODY_BYTES"])
+    options = waitress_options(
+        args, app.config["JOBSVC_MAX_BODY_BYTES"], app.config["JOBSVC_MAX_WAITERS"]
+    )
     logger.info(
-        "serving on http://%s:%s: %d threads, up to %d connections, bodies up to %d "
-        "bytes, proxy headers %s",
+        "serving on http://%s:%s: %d threads (%d for waiting requests), up to %d connections, "
+        "bodies up to %d bytes, proxy headers %s",
         args.host,
         args.port,
         options["threads"],
+        app.config["JOBSVC_MAX_WAITERS"],
         options["connection_limit"],
         options["max_request_body_size"],
         f"from {args.trusted_proxy}" if args.trusted_proxy else "ignored",

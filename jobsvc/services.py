@@ -36,6 +36,7 @@ from .store import (
     engine_options,
 )
 from .store import open_waker as _open_waker
+from .store.deliveries import DeliveryStore
 from .store.housekeeping import HousekeepingStore
 from .store.schedules import ScheduleStore
 
@@ -64,6 +65,7 @@ class Services:
     tokens: TokenStore
     queues: QueueStore
     overview: OverviewStore  # read-only summaries: the dashboard's and the metrics'
+    deliveries: DeliveryStore  # the webhook outbox
     registry: HandlerRegistry
     # None means "any type": without JOBSVC_HANDLERS the API cannot know which types exist.
     job_types: frozenset[str] | None
@@ -158,6 +160,7 @@ def build_services(
         tokens=TokenStore(engine),
         queues=QueueStore(engine),
         overview=OverviewStore(engine),
+        deliveries=DeliveryStore(engine, retry_policy(config)),
         registry=registry,
         job_types=job_types,
         clock=clock,

@@ -87,6 +87,7 @@ def app(migrated_database_url: str) -> Iterator[Flask]:
         }
     )
     yield application
+    application.extensions["jobsvc"].ended_jobs.close()
     with application.app_context():
         db.engine.dispose()
 

@@ -14,7 +14,7 @@ import tests.handlers  # noqa: F401 - registers the job types the test app accep
 from jobsvc import create_app
 from jobsvc.api.endpoints import BROWSER_BLUEPRINTS
 from jobsvc.extensions import db
-from tests.support.openapi import DOCUMENT, SCHEMATHESIS_EXAMPLES
+from tests.support.openapi import DOCUMENT, FUZZ_MAX_WAIT_SECONDS, SCHEMATHESIS_EXAMPLES
 from tests.support.settings import FAST_SETTINGS
 from tests.support.tokens import bearer, make_token
 
@@ -68,6 +68,7 @@ def token_app(database_url: str) -> Iterator[tuple[Flask, str]]:
             "SQLALCHEMY_DATABASE_URI": database_url,
             **FAST_SETTINGS,
             "JOBSVC_RATE_LIMIT_PER_SECOND": 0.0,
+            "JOBSVC_MAX_WAIT_SECONDS": FUZZ_MAX_WAIT_SECONDS,
         }
     )
     yield app, make_token(app)

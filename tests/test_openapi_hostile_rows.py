@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from jobsvc import create_app
 from jobsvc.extensions import db
-from tests.support.openapi import DOCUMENT, SCHEMATHESIS_EXAMPLES
+from tests.support.openapi import DOCUMENT, FUZZ_MAX_WAIT_SECONDS, SCHEMATHESIS_EXAMPLES
 from tests.support.settings import FAST_SETTINGS
 from tests.support.tokens import bearer, make_token
 
@@ -47,6 +47,7 @@ def hostile_app(database_url: str) -> Iterator[tuple[Flask, str]]:
             "SQLALCHEMY_DATABASE_URI": database_url,
             **FAST_SETTINGS,
             "JOBSVC_RATE_LIMIT_PER_SECOND": 0.0,
+            "JOBSVC_MAX_WAIT_SECONDS": FUZZ_MAX_WAIT_SECONDS,  # as the fuzzed document says
         }
     )
     token = make_token(app)

@@ -21,7 +21,14 @@ from sqlalchemy.exc import DBAPIError
 
 from jobsvc.errors import DatabaseUnavailable
 from jobsvc.models import Job
-from jobsvc.store import NewJob, configure_engine, dialect_for, engine_options, open_waker
+from jobsvc.store import (
+    NewJob,
+    configure_engine,
+    dialect_for,
+    engine_options,
+    open_waker,
+    outcomes,
+)
 from jobsvc.store.dialects import kind_for_url
 from jobsvc.store.dialects import postgresql as postgresql_dialect
 from jobsvc.store.execute import Executor, translate_errors
@@ -305,6 +312,24 @@ def test_a_lost_connection_is_unavailable_once_then_the_pool_recovers(
     with pytest.raises(DatabaseUnavailable):
         enqueue()
     assert len(enqueue()) == 1
+
+
+def test_the_end_watch_hears_of_a_job_that_ended(engine, job_store, lease_store):
+    (job_id,) = job_store.enqueue([JOB])
+    watch = dialect_for(engine).open_end_watch()
+    try:
+        watch.wait(0.05)  # connects: what ended before it cannot be named
+        (job,) = lease_store.claim(None, 1, "w-1", lease_seconds=30)
+        lease_store.finish([outcomes.succeeded(job, None)])
+        deadline = time.monotonic() + 10
+        heard = frozenset()
+        while not heard and time.monotonic() < deadline:
+            heard = watch.wait(0.5)
+            # None: "some job may have ended" (SQLite cannot say which); else the ids.
+            heard = frozenset({job_id}) if heard is None else heard
+        assert job_id in heard
+    finally:
+        watch.close()
 
 
 def test_periods_since_counts_whole_periods_from_a_past_time(executor):

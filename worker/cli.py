@@ -15,12 +15,15 @@ from typing import Any
 
 from jobsvc import config as settings
 from jobsvc import configure_logging
+from jobsvc.callbacks import CallbackPolicy
 from jobsvc.errors import SchemaBehind
 from jobsvc.jobfields import QUEUE_NAME_PATTERN
 from jobsvc.models import JobStatus
 from jobsvc.schema import require_current
 from jobsvc.services import Services, build_services, log_database, wait_for_database
+from jobsvc.webhooks import Signer
 
+from .deliveries import Deliverer
 from .logs import batch_stream_handlers
 from .metrics import WorkerMetrics
 from .pools import POOLS, PoolSettings
@@ -29,6 +32,7 @@ from .runner import Runner, WorkerSettings, new_worker_id
 logger = logging.getLogger(__name__)
 
 EXIT_CONFIG_ERROR = 2
+MAX_DELIVERY_POLL_SECONDS = 1.0  # how long a due webhook may wait for the delivery unit
 # Picked from bench W2 (no-op jobs, 1 worker, PostgreSQL, this development machine): x10 drained
 # about 4,800 jobs/s, x16 5,950, x32 11,559, x64 10,076. 32 is where the curve tops out; past it
 # threads only contend for the GIL. Slow jobs: 32 threads hold at most 32 of a handler's
@@ -234,6 +238,22 @@ def build_runner(services: Services, args: argparse.Namespace) -> Runner:
         metrics=metrics,
         schedules=services.schedules,
         housekeeping=services.housekeeping,
+        deliverer=build_deliverer(services),
+    )
+
+
+def build_deliverer(services: Services) -> Deliverer | None:
+    """Return the webhook delivery unit, or None while JOBSVC_WEBHOOK_SECRET is not set."""
+    config = services.config
+    if not config["JOBSVC_WEBHOOK_SECRET"]:
+        return None
+    return Deliverer(
+        services.deliveries,
+        CallbackPolicy.from_config(config),
+        Signer(config["JOBSVC_WEBHOOK_SECRET"]),
+        timeout_seconds=config["JOBSVC_WEBHOOK_TIMEOUT_SECONDS"],
+        max_attempts=config["JOBSVC_WEBHOOK_MAX_ATTEMPTS"],
+        poll_seconds=min(config["JOBSVC_POLL_SECONDS"], MAX_DELIVERY_POLL_SECONDS),
     )
 
 

@@ -24,6 +24,7 @@ from jobsvc.store.housekeeping import HousekeepingStore
 from jobsvc.store.schedules import ScheduleStore
 
 from .completer import Completer
+from .deliveries import Deliverer
 from .events import Events
 from .execution import MAX_JSON_DEPTH_DEFAULT, MAX_RESULT_BYTES_DEFAULT, ResultLimits
 from .executor import Executor
@@ -82,8 +83,10 @@ class Runner:
         schedules: ScheduleStore | None = None,
         housekeeping: HousekeepingStore | None = None,
         metrics: WorkerMetrics | None = None,
+        deliverer: Deliverer | None = None,
     ) -> None:
         self.settings = settings
+        self.deliverer = deliverer  # completion webhooks, on a thread of their own
         self.worker_id = worker_id or new_worker_id()
         self.waker = waker
         self.metrics = metrics
@@ -192,6 +195,8 @@ class Runner:
             self.settings.queues, self.settings.concurrency, os.getpid(), self.settings.pool.kind
         )
         self.fence.start()
+        if self.deliverer is not None:
+            self.deliverer.start()
         try:
             self.fetcher.run()
             self.shutdown.drain()
@@ -201,6 +206,8 @@ class Runner:
             self.fence.close()
             self.executor.close()
             self.completer.close()
+            if self.deliverer is not None:
+                self.deliverer.close()
             self.waker.close()
         self.events.stopped()
         flush_logs(FLUSH_WAIT_SECONDS)

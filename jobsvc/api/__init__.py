@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from flask import Flask
 
+from ..callbacks import CallbackPolicy
 from ..services import Services
+from ..store.dialects import dialect_for
+from ..waiting import EndedJobs
 from . import auth, health, jobs, metrics, openapi, queues, requestlog
 from . import schedules as schedules_api
 from .endpoints import scopes
@@ -42,7 +45,20 @@ def build_state(services: Services) -> ApiState:
         ),
         token_presence=TokenPresence(services.tokens, clock=services.clock),
         create_schema=CreateJobSchema(known_types=services.job_types),
-        openapi=openapi.build_spec(config["JOBSVC_MAX_BATCH_JOBS"], services.job_types),
+        openapi=openapi.build_spec(
+            config["JOBSVC_MAX_BATCH_JOBS"],
+            services.job_types,
+            webhooks=bool(
+                config["JOBSVC_WEBHOOK_SECRET"] and config["JOBSVC_WEBHOOK_ALLOWED_HOSTS"]
+            ),
+            max_wait_seconds=config["JOBSVC_MAX_WAIT_SECONDS"],
+        ),
+        ended_jobs=EndedJobs(
+            services.jobs,
+            lambda: dialect_for(services.engine).open_end_watch(),
+            config["JOBSVC_MAX_WAITERS"],
+        ),
+        callback_policy=CallbackPolicy.from_config(config),
         enqueued=metrics.EnqueueCounter(config["JOBSVC_METRICS_MAX_QUEUES"]),
     )
 

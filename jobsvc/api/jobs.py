@@ -9,11 +9,13 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from marshmallow import Schema, ValidationError
 
+from ..callbacks import CallbackRefused
 from ..errors import JobNotFound, ParentsRefused, ValidationFailed
 from ..models import JobStatus
 from ..newjobs import new_job
 from ..store import BULK_BATCH_MAX, Enqueued, IdempotencyClaim, JobStore, NewJob
 from ..tokens import SCOPE_ADMIN, SCOPE_ENQUEUE, SCOPE_READ
+from ..waiting import is_ended
 from .body import read_json
 from .endpoints import endpoint, json_response
 from .idempotency import (
@@ -28,6 +30,7 @@ from .idempotency import (
 from .quickload import quick_load
 from .readable import STORED_JSON_FIELDS, encode_jobs
 from .schemas import (
+    AttemptListSchema,
     BulkActionSchema,
     BulkResultSchema,
     CreateBatchSchema,
@@ -38,6 +41,7 @@ from .schemas import (
     JobListSchema,
     JobSchema,
     ListQuerySchema,
+    WaitQuerySchema,
 )
 from .state import state
 
@@ -48,6 +52,8 @@ JOB_ID_MAX = 2**63 - 1
 
 _job = JobSchema()
 _job_detail = JobDetailSchema()
+_attempts = AttemptListSchema()
+_wait_query = WaitQuerySchema()
 _list_query = ListQuerySchema()
 _batch = CreateBatchSchema()
 _bulk = BulkActionSchema()
@@ -101,7 +107,22 @@ def _single_valued_args() -> dict[str, str]:
 
 
 def _new_job(fields: dict[str, Any]) -> NewJob:
+    if fields.get("callback_url") is not None:
+        _check_callback(fields["callback_url"])
     return new_job(fields, state().services.config)
+
+
+def _check_callback(url: str) -> None:
+    # Refused here with the reason, and checked again at each delivery (DNS rebinding).
+    api = state()
+    if not api.services.config["JOBSVC_WEBHOOK_SECRET"]:
+        raise ValidationFailed(
+            {"callback_url": ["Webhooks are off: JOBSVC_WEBHOOK_SECRET is not set."]}
+        )
+    try:
+        api.callback_policy.check(url)
+    except CallbackRefused as exc:
+        raise ValidationFailed({"callback_url": [f"Refused: {exc.message}."]}) from None
 
 
 def load_job(item: Any) -> NewJob:
@@ -284,12 +305,32 @@ def _batch_claim(
     summary="Show one job.",
     operation_id="getJob",
     path_parameters=(JOB_ID_PARAMETER,),
+    query=WaitQuerySchema,
     responses=_JOB_RESPONSE,
-    errors=("404",),
+    errors=("404", "422"),
 )
 def get_job(job_id: str) -> Response:
-    """Show one job."""
-    return _one_job(_job_detail.dump(_store().get(_parse_job_id(job_id))))
+    """Show one job; with ``?wait=N``, as soon as it ended or after N seconds."""
+    jid = _parse_job_id(job_id)
+    wait = _wait_seconds() if "wait" in request.args else None
+    if not wait:
+        return _one_job(_job_detail.dump(_store().get(jid)))
+    record = state().ended_jobs.wait_for(jid, wait, lambda: _store().get(jid), is_ended)
+    return _one_job(_job_detail.dump(record))
+
+
+def _wait_seconds() -> float:
+    wait = _load(_wait_query, _single_valued_args())["wait"]
+    limit = state().services.config["JOBSVC_MAX_WAIT_SECONDS"]
+    if wait is None or wait > limit:
+        raise ValidationFailed(
+            {
+                "wait": [
+                    f"Must be a number of seconds from 0 to {limit:g} (JOBSVC_MAX_WAIT_SECONDS)."
+                ]
+            }
+        )
+    return wait
 
 
 def _one_job(job: dict[str, Any]) -> Response:
@@ -396,3 +437,19 @@ def cancel_job(job_id: str) -> Response:
 def retry_job(job_id: str) -> Response:
     """Send a FAILED or CANCELLED job back to PENDING with its attempts reset."""
     return _one_job(_job_detail.dump(_store().retry(_parse_job_id(job_id))))
+
+
+@endpoint(
+    bp,
+    "GET",
+    "/<jobid:job_id>/attempts",
+    scope=SCOPE_READ,
+    summary="List a job's ended attempts, oldest first.",
+    operation_id="listJobAttempts",
+    path_parameters=(JOB_ID_PARAMETER,),
+    responses={"200": json_response(AttemptListSchema, "Its attempts.")},
+    errors=("404",),
+)
+def list_attempts(job_id: str) -> Response:
+    """List a job's ended attempts: number, worker, start, end, outcome and error."""
+    return jsonify(_attempts.dump({"attempts": _store().attempts(_parse_job_id(job_id))}))

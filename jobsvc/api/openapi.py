@@ -26,6 +26,7 @@ from .state import state
 bp = Blueprint("openapi", __name__)
 
 OPENAPI_VERSION = "3.0.3"
+DEFAULT_MAX_WAIT_SECONDS = 60.0  # JOBSVC_MAX_WAIT_SECONDS's default
 API_VERSION = "1"
 SECURITY = [{"bearerAuth": []}]
 # Every operation may answer these; each is documented once and referenced.
@@ -129,8 +130,15 @@ def _paths(
     return paths
 
 
-def build_spec(max_batch: int, job_types: frozenset[str] | None) -> dict[str, Any]:
-    """Return the OpenAPI document of this API."""
+def build_spec(
+    max_batch: int,
+    job_types: frozenset[str] | None,
+    *,
+    webhooks: bool = False,
+    max_wait_seconds: float = DEFAULT_MAX_WAIT_SECONDS,
+) -> dict[str, Any]:
+    """Return the OpenAPI document of this API (``webhooks``: callback_url is accepted;
+    ``max_wait_seconds``: JOBSVC_MAX_WAIT_SECONDS)."""
     plugin = MarshmallowPlugin()
     spec = APISpec(
         title="jobsvc",
@@ -168,13 +176,26 @@ def build_spec(max_batch: int, job_types: frozenset[str] | None) -> dict[str, An
     document["security"] = SECURITY
     _nullable_references(document["components"]["schemas"])
     _query_values_are_never_null(document["paths"]["/jobs"]["get"]["parameters"])
+    job_parameters = document["paths"]["/jobs/{job_id}"]["get"]["parameters"]
+    _query_values_are_never_null(job_parameters)
+    for parameter in job_parameters:
+        if parameter["name"] == "wait":
+            parameter["schema"]["maximum"] = max_wait_seconds
     for name in ("CreateJob", "CreateBatchItem"):
         _exclusive_fields(document["components"]["schemas"][name])
-    if job_types is not None:
-        # With JOBSVC_HANDLERS set the API knows every type it accepts; say so.
-        for name in ("CreateJob", "CreateBatchItem"):
-            properties = document["components"]["schemas"][name]["properties"]
+    for name in ("CreateJob", "CreateBatchItem"):
+        properties = document["components"]["schemas"][name]["properties"]
+        if job_types is not None:
+            # With JOBSVC_HANDLERS set the API knows every type it accepts; say so.
             properties["type"]["enum"] = sorted(job_types)
+        if not webhooks:
+            # Without JOBSVC_WEBHOOK_SECRET and ALLOWED_HOSTS every callback_url is refused (422).
+            properties["callback_url"] = {
+                "nullable": True,
+                "enum": [None],
+                "description": "Completion webhooks are off on this service "
+                "(JOBSVC_WEBHOOK_SECRET and JOBSVC_WEBHOOK_ALLOWED_HOSTS): a URL is refused (422).",
+            }
     return document
 
 

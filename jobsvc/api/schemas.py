@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from marshmallow import (
+    EXCLUDE,
     RAISE,
     Schema,
     ValidationError,
@@ -139,6 +140,7 @@ class JobSchema(Schema):
             "is listed, a PENDING job is not claimed."
         },
     )
+    callback_url = fields.String(allow_none=True)
 
 
 _JOB_FIELD_NAME = "(" + "|".join(JobSchema._declared_fields) + ")"
@@ -146,10 +148,51 @@ _JOB_FIELD_NAME = "(" + "|".join(JobSchema._declared_fields) + ")"
 FIELD_LIST_PATTERN = re.compile(rf"^{_JOB_FIELD_NAME}(,{_JOB_FIELD_NAME})*$")
 
 
+class DeliverySchema(Schema):
+    """Where a job's completion webhook is."""
+
+    status = fields.String(
+        validate=validate.OneOf(["pending", "delivered", "failed"]),
+        metadata={"description": "pending (not delivered yet), delivered (2xx) or failed."},
+    )
+    attempts = fields.Integer(metadata={"description": "POSTs tried so far."})
+    last_error = fields.String(allow_none=True)
+    next_attempt_at = fields.AwareDateTime(format="iso")
+    delivered_at = fields.AwareDateTime(format="iso", allow_none=True)
+
+
 class JobDetailSchema(JobSchema):
-    """A single job, with the traceback of its last failed attempt."""
+    """A single job, with the traceback of its last failed attempt and its webhook's state."""
 
     error_traceback = fields.String(allow_none=True)
+    webhook = fields.Nested(
+        DeliverySchema,
+        attribute="delivery",
+        allow_none=True,
+        metadata={"description": "Its completion webhook, once it ended with a callback_url."},
+    )
+
+
+class AttemptSchema(Schema):
+    """One ended attempt of a job."""
+
+    attempt = fields.Integer()
+    worker = fields.String(allow_none=True)
+    started_at = fields.AwareDateTime(format="iso", allow_none=True)
+    finished_at = fields.AwareDateTime(format="iso")
+    outcome = fields.String(
+        validate=validate.OneOf(
+            ["succeeded", "failed", "timed_out", "lease_lost", "cancelled", "released"]
+        )
+    )
+    error_type = fields.String(allow_none=True)
+    error_message = fields.String(allow_none=True)
+
+
+class AttemptListSchema(Schema):
+    """What ``GET /jobs/{job_id}/attempts`` answers: the ended attempts, oldest first."""
+
+    attempts = fields.List(fields.Nested(AttemptSchema), required=True)
 
 
 class CreatedSchema(Schema):
@@ -296,6 +339,24 @@ class CreateBatchItemSchema(CreateJobSchema):
         metadata={
             "description": "As the Idempotency-Key header of POST /jobs, for this item: the "
             "same key and item again answer the job it created (replayed: true)."
+        },
+    )
+
+
+class WaitQuerySchema(Schema):
+    """The query string of ``GET /jobs/{job_id}``."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    wait = fields.Float(
+        load_default=None,
+        allow_nan=False,
+        validate=validate.Range(0, 3600),
+        metadata={
+            "description": "Seconds to wait for the job to end (at most "
+            "JOBSVC_MAX_WAIT_SECONDS, 60 by default): the answer comes as soon as it is DONE, "
+            "FAILED or CANCELLED, else after that long with its current state."
         },
     )
 

@@ -8,7 +8,9 @@ from typing import Any
 
 from flask import current_app
 
+from ..callbacks import CallbackPolicy
 from ..services import Services
+from ..waiting import EndedJobs
 from .limits import ReadyCap
 from .presence import TokenPresence
 from .ratelimit import RateLimiter
@@ -34,6 +36,8 @@ class ApiState:
     create_schema: CreateJobSchema
     openapi: dict[str, Any]
     enqueued: Any  # metrics.EnqueueCounter: the jobs this process stored, by queue and type
+    ended_jobs: EndedJobs  # waiting requests (?wait=) and the process's one listener
+    callback_policy: CallbackPolicy  # the SSRF rules a callback_url must pass
 
 
 def state() -> ApiState:

@@ -11,15 +11,16 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, String, false, null, update
+from sqlalchemy import JSON, BigInteger, String, false, insert, literal_column, null, select, update
 
-from ..models import Job
+from ..models import AttemptOutcome, Job, JobAttempt
 from ..timestamps import db_now
 from .dialects import Dialect
 from .records import Succeeded
 from .sql import DONE, RUNNING
 
 jobs = Job.__table__
+attempts = JobAttempt.__table__
 
 
 def batch_parameter(outcomes: Sequence[Succeeded]) -> str:
@@ -44,18 +45,52 @@ _BATCH_COLUMNS = (("job_id", BigInteger()), ("token", String()), ("result", JSON
 
 
 def complete_statement(dialect: Dialect, *, parents: bool) -> Any:
-    """Return the UPDATE that marks a batch DONE where each row still holds its lease.
+    """Return the statement that marks a batch DONE where each row still holds its lease.
 
+    It returns the ids it completed, and records their attempts in the same statement.
     ``parents=False`` (the hot path, its own transaction): it leaves alone the jobs other jobs
     depend on, which must finish beside their dependency steps (``LeaseStore``); a row left
     alone is reported like a lost lease. ``parents=True`` completes them as well, inside the
-    caller's transaction, and returns each row's ``has_dependents``.
+    caller's transaction.
     """
+    done = _done_statement(dialect, parents=parents)
+    if not dialect.data_modifying_ctes:
+        return done.returning(jobs.c.id)  # migration 0004's row trigger records the attempts
+    return record_attempts(done, AttemptOutcome.SUCCEEDED)
+
+
+def record_attempts(ended: Any, outcome: AttemptOutcome) -> Any:
+    """Wrap ``ended`` (an UPDATE that ends attempts) in the INSERT of their attempt rows.
+
+    One set-based statement (``WITH ended AS (UPDATE ... RETURNING ...) INSERT INTO
+    job_attempts SELECT ... FROM ended RETURNING job_id``): the rows cost no trigger call each.
+    It returns the ids of the jobs whose attempt ended, as ``ended`` would have.
+    """
+    rows = ended.returning(
+        jobs.c.id, jobs.c.attempts, jobs.c.locked_by, jobs.c.started_at, jobs.c.updated_at
+    ).cte("ended")
+    return (
+        insert(attempts)
+        .from_select(
+            ["job_id", "attempt", "worker", "started_at", "finished_at", "outcome"],
+            select(
+                rows.c.id,
+                rows.c.attempts,
+                rows.c.locked_by,
+                rows.c.started_at,
+                rows.c.updated_at,
+                literal_column(f"'{outcome.value}'"),
+            ),
+        )
+        .returning(attempts.c.job_id)
+    )
+
+
+def _done_statement(dialect: Dialect, *, parents: bool) -> Any:
     c = dialect.json_rows("batch", _BATCH_COLUMNS).columns
     fenced = (jobs.c.id == c["job_id"], jobs.c.lease_token == c["token"], jobs.c.status == RUNNING)
     if not parents:
         fenced = (*fenced, jobs.c.has_dependents == false())
-    returned = (jobs.c.id, jobs.c.has_dependents) if parents else (jobs.c.id,)
     return (
         update(jobs)
         .where(*fenced)
@@ -67,5 +102,4 @@ def complete_statement(dialect: Dialect, *, parents: bool) -> Any:
             lease_token=null(),
             lease_expires_at=null(),
         )
-        .returning(*returned)
     )

@@ -18,23 +18,27 @@ from ..errors import (
     JobNotFound,
     ParentsRefused,
 )
-from ..models import Job, JobStatus
+from ..models import TERMINAL_STATUSES, Job, JobAttempt, JobStatus, WebhookDelivery
 from ..timestamps import db_now
 from . import dependencies
 from .execute import Executor, Transaction, is_deadlock, translate_errors
 from .idempotency import IdempotencyClaim, IdempotencyKeys, KnownKey, LostRace
 from .insertion import batch_parameter, insert_statement, unique_insert_statement
-from .records import Enqueued, JobRecord, NewJob
+from .records import AttemptRecord, DeliveryRecord, Enqueued, JobRecord, NewJob
 from .selection import BULK_BATCH_MAX, BulkResult, JobSelection
 from .sql import PENDING, RUNNING, ZERO
 
 jobs = Job.__table__
+attempts = JobAttempt.__table__
+deliveries = WebhookDelivery.__table__
 
 CANCELLABLE = (JobStatus.PENDING, JobStatus.RUNNING)
 RETRYABLE = (JobStatus.FAILED, JobStatus.CANCELLED)
 DEFAULT_KEYS_KEPT_SECONDS = 86_400.0  # JOBSVC_IDEMPOTENCY_SECONDS's default
 RACE_ATTEMPTS = 5  # transactions a keyed enqueue tries before it answers "try again"
 _RECORD_COLUMNS = [jobs.c[field.name] for field in fields(JobRecord) if field.name in jobs.c]
+_ATTEMPT_COLUMNS = [attempts.c[field.name] for field in fields(AttemptRecord)]
+_DELIVERY_COLUMNS = [deliveries.c[field.name] for field in fields(DeliveryRecord)]
 
 
 def _record(row: Row[Any]) -> JobRecord:
@@ -303,7 +307,49 @@ class JobStore:
     def get(self, job_id: int) -> JobRecord:
         """Return the job with ``job_id``."""
         with self._sql.read() as transaction:
-            return _with_waiting_on(transaction, [self._get(transaction, job_id)])[0]
+            record = _with_waiting_on(transaction, [self._get(transaction, job_id)])[0]
+            return self._with_delivery(transaction, record)
+
+    @translate_errors
+    def attempts(self, job_id: int) -> list[AttemptRecord]:
+        """Return the ended attempts of the job with ``job_id``, oldest first."""
+        query = (
+            select(*_ATTEMPT_COLUMNS)
+            .where(attempts.c.job_id == job_id)
+            # In the order they ended: a retry resets the job's attempt count, so numbers repeat.
+            .order_by(attempts.c.id)
+        )
+        with self._sql.read() as transaction:
+            rows = transaction.execute(query).all()
+            if not rows:
+                self._get(transaction, job_id)  # a job without attempts, or no job (404)
+        return [AttemptRecord(**row._mapping) for row in rows]
+
+    @translate_errors
+    def ended(self, job_ids: Sequence[int]) -> set[int]:
+        """Return those of ``job_ids`` that are DONE, FAILED or CANCELLED (one read by id)."""
+        if not job_ids:
+            return set()
+        query = select(jobs.c.id).where(
+            jobs.c.id.in_(list(job_ids)), jobs.c.status.in_(sorted(TERMINAL_STATUSES))
+        )
+        with self._sql.read() as transaction:
+            return {row[0] for row in transaction.execute(query)}
+
+    @staticmethod
+    def _with_delivery(transaction: Transaction, record: JobRecord) -> JobRecord:
+        if record.callback_url is None:
+            return record
+        query = (
+            select(*_DELIVERY_COLUMNS)
+            .where(deliveries.c.job_id == record.id)
+            .order_by(deliveries.c.id.desc())
+            .limit(1)
+        )
+        row = transaction.execute(query).first()
+        if row is None:
+            return record
+        return replace(record, delivery=DeliveryRecord(**row._mapping))
 
     @translate_errors
     def list(
@@ -359,7 +405,7 @@ class JobStore:
                 dependencies.cancel_dependents(
                     transaction, self._sql.dialect, [job_id], JobStatus.CANCELLED
                 )
-        return record
+            return self._with_delivery(transaction, record)
 
     @translate_errors
     def retry(self, job_id: int) -> JobRecord:

@@ -15,6 +15,7 @@ from sqlalchemy import (
     func,
     literal_column,
     select,
+    true,
     tuple_,
     type_coerce,
     update,
@@ -431,9 +432,12 @@ class LeaseStore:
     ) -> list[int]:
         """Mark ``succeeded`` DONE and count them off their children; return the lost ids."""
         rows = transaction.run(self._complete_parents, {"batch": batch_parameter(succeeded)})
-        parents = [row[0] for row in rows if row[1]]
+        done = {row[0] for row in rows}
+        # The completion returns ids only (on PostgreSQL it is the INSERT of the attempt rows).
+        query = select(jobs.c.id).where(jobs.c.id.in_(done), jobs.c.has_dependents == true())
+        parents = sorted(row[0] for row in transaction.execute(query)) if done else []
         dependencies.unblock_children(transaction, self._sql.dialect, parents)
-        return _lost_successes(succeeded, {row[0] for row in rows})
+        return _lost_successes(succeeded, done)
 
     def _cancel_dependents(self, transaction: Transaction, failed_ids: Sequence[int]) -> None:
         """Cancel what waits on jobs that just ended FAILED, in their transaction."""

@@ -12,8 +12,10 @@ from .outcomes import Failed, Outcome, Released, Rescued, Succeeded
 
 # The outcome kinds live in .outcomes; importing them from here still works.
 __all__ = [
+    "AttemptRecord",
     "ClaimedJob",
     "Enqueued",
+    "DeliveryRecord",
     "Failed",
     "JobRecord",
     "Lease",
@@ -72,6 +74,8 @@ class JobRecord:
     waiting_count: int  # parents not DONE yet (depends_on)
     has_dependents: bool  # some job's depends_on names this one
     waiting_on: tuple[int, ...] = ()  # the ids of those parents (read from job_dependencies)
+    callback_url: str | None = None
+    delivery: DeliveryRecord | None = None  # its latest completion webhook, read by get()
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,30 @@ class Enqueued:
     created: bool
     replayed: bool = False
     duplicate: bool = False
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    """One ended attempt of a job."""
+
+    attempt: int
+    worker: str | None
+    started_at: datetime | None
+    finished_at: datetime
+    outcome: str
+    error_type: str | None
+    error_message: str | None
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    """Where a job's completion webhook is: pending, delivered or failed."""
+
+    status: str
+    attempts: int
+    last_error: str | None
+    next_attempt_at: datetime
+    delivered_at: datetime | None
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import time
 
 import httpx
 import pytest
@@ -71,6 +72,22 @@ def test_enqueue_then_wait_returns_the_finished_job_with_its_result(service):
     assert job["status"] == "DONE"
     assert job["result"]["echo"] == {"n": 7}
     assert job["priority"] == 3
+
+
+def test_wait_long_polls_until_the_end_or_its_timeout(service):
+    base = service.start_api()
+    service.start_worker()
+    transport = RecordingTransport()
+    with Client(base, transport=transport) as client:
+        slow = client.enqueue("test.sleep", {"seconds": 1.0})
+        job = client.wait(slow["id"], timeout=30)
+        assert job["status"] == "DONE"
+        # One long-poll answered at the job's end, not a poll every few milliseconds.
+        assert len(transport.exchanges) <= 3
+        later = client.enqueue("test.echo", run_at="2999-01-01T00:00:00+00:00")
+        started = time.monotonic()
+        assert client.wait(later["id"], timeout=0.5)["status"] == "PENDING"
+        assert time.monotonic() - started >= 0.5
 
 
 def test_errors_become_typed_exceptions_carrying_the_problem(service):

@@ -25,6 +25,10 @@ WRITE_OPTION = "jobsvc_write"  # execution option: True, SINGLE_STATEMENT or abs
 SINGLE_STATEMENT = "single statement"
 CANCEL_NOTICE = "cancel:"  # a NOTIFY payload that names a cancelled job, not a queue
 QUEUES_NOTICE = "queues:"  # a NOTIFY payload: a queue was paused, resumed or limited
+# PostgreSQL's channel of ended attempts and jobs (migration 0004's triggers send on it): the
+# payload is comma-separated job ids, or EVERY_JOB where there were too many to list.
+ENDED_CHANNEL = "jobsvc_ended"
+EVERY_JOB = "*"
 
 
 class Waker(Protocol):
@@ -43,6 +47,17 @@ class Waker(Protocol):
 
     def close(self) -> None:
         """Release the waker's connection."""
+
+
+class EndWatch(Protocol):
+    """Tells one listener of a process that jobs may have ended (see ``jobsvc.waiting``)."""
+
+    def wait(self, timeout: float) -> frozenset[int] | None:
+        """Block until jobs may have ended and return their ids; None if it cannot say
+        which (any job may have: look at every one waited for); empty after ``timeout``."""
+
+    def close(self) -> None:
+        """Release the watch's connection."""
 
 
 class Executes(Protocol):
@@ -123,6 +138,9 @@ class Dialect(ABC):
     """One engine kind, bound to one engine; ``dialect_for(engine)`` makes and caches it."""
 
     name: ClassVar[str]
+    # Whether a WITH clause may hold an UPDATE whose rows an INSERT reads (PostgreSQL). Where
+    # it may not (SQLite), migration 0004's triggers record every attempt, successes included.
+    data_modifying_ctes: ClassVar[bool]
 
     def __init__(self, engine: Engine) -> None:
         # Weakly: dialect_for caches this object under the engine, which must stay collectable.
@@ -209,6 +227,10 @@ class Dialect(ABC):
         ``listen_url``: where a session connection to wait on may be opened (PostgreSQL:
         around a transaction pooler); empty means the engine's own URL.
         """
+
+    @abstractmethod
+    def open_end_watch(self) -> EndWatch:
+        """Return a watch that hears of jobs that may have ended (NOTIFY, or any commit)."""
 
     @abstractmethod
     def migration_lock(self) -> AbstractContextManager[None]:

@@ -34,9 +34,12 @@ from ...timestamps import UTCDateTime
 from .base import (
     CANCEL_NOTICE,
     CHANNEL,
+    ENDED_CHANNEL,
+    EVERY_JOB,
     QUEUES_NOTICE,
     ConnectionSettings,
     Dialect,
+    EndWatch,
     Executes,
     JsonRows,
     PollingWaker,
@@ -75,6 +78,7 @@ class PostgreSQLDialect(Dialect):
     """PostgreSQL through psycopg 3."""
 
     name = "postgresql"
+    data_modifying_ctes = True
 
     @staticmethod
     def engine_options(
@@ -180,6 +184,9 @@ class PostgreSQLDialect(Dialect):
         url = listen_url or self.engine.url.render_as_string(hide_password=False)
         listening = ConnectionSettings(**{**vars(connection), "transaction_pooler": False})
         return PostgresWaker(url, connect_args(url, listening))
+
+    def open_end_watch(self) -> EndWatch:
+        return PostgresEndWatch(self.engine)
 
     @contextmanager
     def migration_lock(self) -> Iterator[None]:
@@ -338,6 +345,43 @@ class PostgresWaker:
     def queues_changed(self) -> bool:
         changed, self._queues_changed = self._queues_changed, False
         return changed
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+class PostgresEndWatch:
+    """LISTENs on ``jobsvc_ended`` on a connection of its own: one per API process."""
+
+    def __init__(self, engine: Engine) -> None:
+        url = engine.url.set(drivername="postgresql")
+        self._conninfo = url.render_as_string(hide_password=False)
+        self._connection: psycopg.Connection | None = None
+
+    def wait(self, timeout: float) -> frozenset[int] | None:
+        try:
+            if self._connection is None or self._connection.closed:
+                self._connection = psycopg.connect(self._conninfo, autocommit=True)
+                self._connection.execute(f"LISTEN {ENDED_CHANNEL}")
+                return None  # anything that ended before LISTEN went unheard: look at all
+            ids: set[int] = set()
+            for notice in self._connection.notifies(timeout=timeout, stop_after=1):
+                if notice.payload == EVERY_JOB:
+                    return None
+                ids.update(int(part) for part in notice.payload.split(",") if part)
+            # Whatever else arrived meanwhile, in the same look.
+            for notice in self._connection.notifies(timeout=0.0):
+                if notice.payload == EVERY_JOB:
+                    return None
+                ids.update(int(part) for part in notice.payload.split(",") if part)
+            return frozenset(ids)
+        except (psycopg.Error, ValueError) as exc:
+            logger.warning("listen connection for ended jobs lost: %s", exc)
+            self.close()
+            time.sleep(min(timeout, 1.0))
+            return None
 
     def close(self) -> None:
         if self._connection is not None:

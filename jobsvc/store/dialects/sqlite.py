@@ -24,6 +24,7 @@ from .base import (
     WRITE_OPTION,
     ConnectionSettings,
     Dialect,
+    EndWatch,
     Executes,
     JsonRows,
     Waker,
@@ -60,6 +61,7 @@ class SQLiteDialect(Dialect):
     """SQLite through the standard library's sqlite3."""
 
     name = "sqlite"
+    data_modifying_ctes = False
 
     def __init__(self, engine: Engine) -> None:
         super().__init__(engine)
@@ -166,6 +168,9 @@ class SQLiteDialect(Dialect):
         self, connection: ConnectionSettings | None = None, listen_url: str = ""
     ) -> Waker:
         return SQLiteWaker(self.engine.url.database or "")
+
+    def open_end_watch(self) -> EndWatch:
+        return SQLiteEndWatch(SQLiteWaker(self.engine.url.database or ""))
 
     @contextmanager
     def migration_lock(self) -> Iterator[None]:
@@ -302,3 +307,16 @@ class SQLiteWaker:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+
+
+class SQLiteEndWatch:
+    """Any commit to the file may have ended a job: the data-version watch cannot say which."""
+
+    def __init__(self, waker: SQLiteWaker) -> None:
+        self._waker = waker
+
+    def wait(self, timeout: float) -> frozenset[int] | None:
+        return None if self._waker.wait(timeout) else frozenset()
+
+    def close(self) -> None:
+        self._waker.close()
