@@ -42,6 +42,8 @@ _ORDER = (
     "updated_at",
     "locked_by",
     "lease_expires_at",
+    "unique_key",
+    "waiting_on",
     "callback_url",
     "error_traceback",
 )
@@ -53,6 +55,8 @@ def _shown(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, enum.Enum):
         return value.value
+    if isinstance(value, tuple):
+        return list(value)
     return value
 
 
