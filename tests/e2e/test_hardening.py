@@ -103,6 +103,9 @@ def test_the_backlog_cap_never_refuses_a_queue_a_worker_drains(service):
     service.env["JOBSVC_MAX_READY_PER_QUEUE"] = "3"
     base = service.start_api()
     service.start_worker()
+    # The worker drains from its first claim on: wait for that (its start-up took over 0.6 s
+    # on a loaded machine, and the posts below then met a full queue that nobody drained yet).
+    service.wait_terminal([service.post(JOB)], timeout=60)
     statuses = []
     for _ in range(8):
         statuses.append(requests.post(f"{base}/jobs", json=JOB, timeout=10).status_code)
