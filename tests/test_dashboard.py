@@ -7,8 +7,9 @@ import re
 import pytest
 
 from jobsvc.models import JobStatus
-from jobsvc.store import NewJob, Succeeded
+from jobsvc.store import NewJob, Succeeded, outcomes
 from tests.support.tokens import make_token
+from tests.support.waiting import wait_until
 
 REMOTE = {"REMOTE_ADDR": "203.0.113.7"}
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -156,3 +157,38 @@ def test_the_docs_page_reads_the_apis_openapi_document(client):
     assert "swagger-ui-bundle.js" in page
     assert "http://" not in page and "https://" not in page  # nothing from another site
     assert client.get("/docs/openapi.json").json == client.get("/openapi.json").json
+
+
+def test_a_queue_is_paused_and_resumed_from_the_overview(client, job_store, lease_store):
+    job_store.enqueue([_job(queue="mail")])
+    page = client.get("/dashboard/")
+    assert b'class="queue-pause" data-queue="mail"' in page.data
+    paused = client.post("/dashboard/queues/mail/pause", data={"csrf_token": _csrf(page.data)})
+    assert paused.status_code == 302
+    assert lease_store.claim(["mail"], 1, "w1", 30.0) == []  # a paused queue's job waits
+    page = client.get("/dashboard/overview").data.decode()
+    assert re.search(r'data-queue="mail".*?data-paused="yes"', page, re.S)
+    client.post("/dashboard/queues/mail/resume", data={"csrf_token": _csrf(page.encode())})
+    # Workers re-read paused queues at most a second later (QueueLimitsCache).
+    wait_until(lambda: lease_store.claim(["mail"], 1, "w1", 30.0), timeout=10)
+
+
+def test_failed_jobs_are_retried_in_bulk_by_filter_and_attempts_are_shown(
+    client, job_store, lease_store
+):
+    ids = job_store.enqueue([_job(queue="mail", max_attempts=1), _job(queue="sms", max_attempts=1)])
+    for claimed in lease_store.claim(["mail", "sms"], 2, "w1", 30.0):
+        failure = outcomes.failed(
+            claimed, RuntimeError("smtp down"), permanent=False, traceback_limit=5
+        )
+        lease_store.finish([failure])
+    assert {job_store.get(i).status for i in ids} == {JobStatus.FAILED}
+    job_page = client.get(f"/dashboard/jobs/{ids[0]}").data.decode()
+    assert re.search(r'id="attempts".*?failed.*?smtp down', job_page, re.S)
+    page = client.get("/dashboard/jobs?queue=mail")
+    done = client.post(
+        "/dashboard/jobs/retry-failed", data={"csrf_token": _csrf(page.data), "queue": "mail"}
+    )
+    assert done.status_code == 302
+    assert job_store.get(ids[0]).status == JobStatus.PENDING
+    assert job_store.get(ids[1]).status == JobStatus.FAILED  # another queue: not selected

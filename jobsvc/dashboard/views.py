@@ -22,9 +22,9 @@ from ..api.jobs import _parse_job_id as parse_job_id
 from ..api.problems import status_of
 from ..api.schemas import ListQuerySchema
 from ..api.state import state
-from ..errors import JobsvcError
+from ..errors import JobsvcError, ValidationFailed
 from ..models import JobStatus
-from ..store import JobRecord
+from ..store import JobRecord, JobSelection
 from . import access
 from .access import NeedsLogin, Refused, Viewer
 
@@ -45,6 +45,9 @@ NOTICES = {
     "retried": "Sent back to PENDING: a worker will run it again.",
     "cancelled": "Cancelled.",
     "logged-out": "Logged out.",
+    "paused": "Paused: its jobs wait; running ones finish.",
+    "resumed": "Resumed.",
+    "bulk-retried": "Failed jobs sent back to PENDING.",
 }
 _list_query = ListQuerySchema()
 # Pages whose content security policy lets nothing in from elsewhere: no inline script either.
@@ -184,8 +187,9 @@ def logout() -> Response:
 
 
 def overview_context() -> dict[str, Any]:
-    """Everything the overview shows; the queues helper adds each queue's paused state here."""
+    """Everything the overview shows, each queue's paused state included."""
     services = state().services
+    paused = {queue.name for queue in services.queues.list() if queue.paused}
     counts = services.jobs.counts()
     queues = sorted({queue for queue, _ in counts}) or ["default"]
     table = [
@@ -220,6 +224,8 @@ def overview_context() -> dict[str, Any]:
         "series_json": json.dumps(series),
         "finished_last_hour": sum(series["done"]),
         "failed_last_hour": sum(series["failed"]),
+        "paused": paused,
+        "notice": NOTICES.get(request.args.get("notice", "")),
     }
 
 
@@ -263,15 +269,20 @@ def jobs() -> tuple[str, int] | str:
     if len(records) == query["limit"]:
         next_url = url_for("dashboard.jobs", **{**filters, "before": records[-1].id})
     return render_template(
-        "dashboard/jobs.html", jobs=records, filters=filters, errors={}, next_url=next_url
+        "dashboard/jobs.html",
+        jobs=records,
+        filters=filters,
+        errors={},
+        next_url=next_url,
+        notice=NOTICES.get(request.args.get("notice", "")),
     )
 
 
 def job_context(record: JobRecord) -> dict[str, Any]:
-    """What the job page shows. The attempt-history and webhook helpers add their rows here
-    (e.g. ``attempts=services.attempts.of(record.id)``) and fill the page's matching blocks."""
+    """What the job page shows: the job, every ended attempt, its webhook's delivery state."""
     return {
         "job": record,
+        "attempts": state().services.jobs.attempts(record.id),
         "can_retry": record.status in (JobStatus.FAILED, JobStatus.CANCELLED),
         "can_cancel": record.status in (JobStatus.PENDING, JobStatus.RUNNING),
         "notice": NOTICES.get(request.args.get("notice", "")),
@@ -299,6 +310,34 @@ def cancel(job_id: str) -> Response:
     access.require_admin(_viewer())
     record = state().services.jobs.cancel(_job_id(job_id))
     return redirect(url_for("dashboard.job", job_id=record.id, notice="cancelled"))
+
+
+@bp.route("/jobs/retry-failed", methods=["POST"])
+def retry_failed() -> Response:
+    """Send the FAILED jobs of the list's queue and type filters back to PENDING (admin; at
+    most one bulk batch per press, as ``POST /jobs/retry``)."""
+    access.require_admin(_viewer())
+    queue = request.form.get("queue") or None
+    job_type = request.form.get("type") or None
+    try:  # the list's own filter rules: the same 422 for the same bad name
+        chosen = _list_query.load({k: v for k, v in (("queue", queue), ("type", job_type)) if v})
+    except ValidationError as exc:
+        raise ValidationFailed(exc.normalized_messages()) from None
+    selection = JobSelection(
+        status=JobStatus.FAILED, queue=chosen.get("queue"), job_type=chosen.get("job_type")
+    )
+    state().services.jobs.retry_many(selection)
+    return redirect(url_for("dashboard.jobs", notice="bulk-retried", status="PENDING"))
+
+
+@bp.route("/queues/<name>/<any(pause, resume):action>", methods=["POST"])
+def pause_or_resume(name: str, action: str) -> Response:
+    """Pause a queue (its jobs wait; running ones finish) or resume it (admin)."""
+    access.require_admin(_viewer())
+    state().services.queues.set_paused(name, action == "pause")
+    return redirect(
+        url_for("dashboard.overview", notice="paused" if action == "pause" else "resumed")
+    )
 
 
 def _job_id(raw: str) -> int:
