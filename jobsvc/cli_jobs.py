@@ -118,6 +118,9 @@ def _clip(text: str | None, width: int = 60) -> str:
 @click.option("--queue", default=None, help="Queue name (default: default).")
 @click.option("--priority", type=int, default=None, help="Higher runs first (default: 0).")
 @click.option("--run-at", default=None, help="Run no sooner than this ISO 8601 time.")
+@click.option(
+    "--delay", type=float, default=None, help="Run no sooner than this many seconds from now."
+)
 @click.option("--max-attempts", type=int, default=None, help="Attempts before it fails.")
 @click.option("--timeout", type=float, default=None, help="Seconds an attempt may run.")
 @json_option
@@ -127,6 +130,7 @@ def enqueue(
     queue: str | None,
     priority: int | None,
     run_at: str | None,
+    delay: float | None,
     max_attempts: int | None,
     timeout: float | None,
     as_json: bool,
@@ -143,7 +147,7 @@ def enqueue(
         "run_at": run_at,
         "max_attempts": max_attempts,
         "timeout_seconds": timeout,
-        # --delay SECONDS goes here once the delay_seconds field lands: "delay_seconds": delay,
+        "delay_seconds": delay,
     }
     body.update({name: value for name, value in optional.items() if value is not None})
     api = state()

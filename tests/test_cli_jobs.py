@@ -49,12 +49,20 @@ def test_enqueue_stores_the_job_the_api_would(jobs, job_store):
         (["--priority", "99999999"], "priority"),
         (["--queue", "no spaces"], "queue"),
         (["--run-at", "tomorrow"], "run_at"),
+        (["--delay", "-1"], "delay_seconds"),
+        (["--delay", "5", "--run-at", "2030-01-01T00:00:00Z"], "delay_seconds"),
     ],
 )
 def test_an_invalid_job_is_refused_naming_the_field(jobs, args, field):
     result = jobs("enqueue", "test.echo", *args)
     assert result.exit_code == EXIT_INVALID
     assert field in result.output
+
+
+def test_delay_runs_the_job_that_many_seconds_from_now(jobs, job_store):
+    record = job_store.get(_enqueue(jobs, "--delay", "3600"))
+    waited = (record.run_at - record.created_at).total_seconds()
+    assert 3599 <= waited <= 3601
 
 
 def test_an_unknown_type_is_refused_as_the_api_refuses_it(jobs):
