@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import re
+import time
 
 import requests
 
 from jobsvc.services import new_engine
 from jobsvc.store import TokenStore
+from jobsvc.store.queues import QUEUE_SETTINGS_SECONDS
 from jobsvc.tokens import hash_token, new_token
 from tests.support.browser import browser, chromium_path, screenshot
 from tests.support.settings import slow_e2e_backends
-from tests.support.waiting import wait_until
+from tests.support.waiting import poll_until, wait_until
 
 TIMEOUT_MS = 30_000
 
@@ -118,6 +120,33 @@ def test_an_operator_logs_in_reads_the_overview_and_retries_a_failed_job(
         assert '"report": "sent"' in page.text_content("#result")
         screenshot(page, tmp_path, "dashboard-job-done")
 
+        # Pausing a queue from the overview holds its new jobs; resuming lets them run.
+        page.goto(f"{base_url}/dashboard/")
+        page.click('button.queue-pause[data-queue="mail"]')
+        page.wait_for_selector('tr[data-queue="mail"] td.queue-state[data-paused="yes"]')
+        assert any("Pause queue mail?" in question for question in questions)
+        # The bound under test: a worker re-reads paused queues at most this long after.
+        time.sleep(QUEUE_SETTINGS_SECONDS + 0.5)
+        auth = {"Authorization": f"Bearer {admin}"}
+        held = requests.post(
+            f"{base_url}/jobs",
+            json={"type": "test.echo", "queue": "mail"},
+            headers=auth,
+            timeout=10,
+        ).json()["id"]
+
+        def status() -> str:
+            return requests.get(f"{base_url}/jobs/{held}", headers=auth, timeout=10).json()[
+                "status"
+            ]
+
+        assert not poll_until(lambda: status() != "PENDING", timeout=2.0), status()
+        page.reload()  # the held job, shown waiting on the paused queue
+        assert page.text_content('tr[data-queue="mail"] a[data-status="PENDING"]') == "1"
+        screenshot(page, tmp_path, "dashboard-queue-paused")
+        page.click('button.queue-resume[data-queue="mail"]')
+        page.wait_for_selector('tr[data-queue="mail"] td.queue-state[data-paused="no"]')
+        wait_until(lambda: status() == "DONE", timeout=30, message="the held job did not run")
         # A read-only token sees no buttons, and a forged POST with its CSRF token is refused.
         reading = chromium.new_context().new_page()
         reading.set_default_timeout(TIMEOUT_MS)
