@@ -17,6 +17,7 @@ import requests
 from jobsvc.config import SETTINGS
 from tests.support.ports import free_port
 from tests.support.processes import REPO
+from tests.support.settings import slow_e2e_backends
 
 DEPLOY = REPO / "deploy"
 VENV = Path(sys.executable).parent.parent
@@ -137,6 +138,7 @@ def _wait_for(condition, timeout: float, what: str):
 
 
 @_needs("supervisord", "supervisor")
+@slow_e2e_backends("sqlite")  # one backend in `make test`, both at full size
 def test_supervisord_runs_the_api_and_two_workers_restarts_a_killed_one_and_drains(
     database_url, tmp_path
 ):

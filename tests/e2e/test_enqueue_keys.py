@@ -9,6 +9,10 @@ import httpx
 import requests
 
 from jobsvc.client import Client
+from tests.support.settings import slow_e2e_backends
+
+# Backend-independent at this size: one backend in `make test`, both at full size.
+pytestmark = slow_e2e_backends("postgresql")
 
 RACERS = 32
 JOB = {"type": "test.echo", "payload": {"n": 1}}

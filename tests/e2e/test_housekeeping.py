@@ -9,7 +9,11 @@ from datetime import datetime
 import requests
 
 from tests.support.processes import Processes
+from tests.support.settings import slow_e2e_backends
 from tests.support.waiting import wait_until
+
+# Backend-independent at this size: one backend in `make test`, both at full size.
+pytestmark = slow_e2e_backends("postgresql")
 
 AGING_SECONDS = 0.25
 FLOOD_PRIORITY = 10

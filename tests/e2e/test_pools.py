@@ -14,6 +14,7 @@ import time
 
 import requests
 
+from tests.support.settings import slow_e2e_backends
 from tests.support.waiting import wait_until
 
 PROCESS_HANDLERS = "tests.handlers,tests.cancel_handlers,tests.pool_handlers"
@@ -125,6 +126,7 @@ def _a_cooperative_handler_in_a_child_sees_the_cancel(service) -> None:
     assert end["t"] - answered < STOP_WITHIN_SECONDS
 
 
+@slow_e2e_backends("postgresql")  # one backend in `make test`, both at full size
 def test_the_processes_pool_contains_hostile_handlers_and_stops_for_real(service):
     """One worker (starting one is most of a test's time) meets every hostile handler."""
     worker = _start(
@@ -148,6 +150,7 @@ def test_the_processes_pool_contains_hostile_handlers_and_stops_for_real(service
     assert worker.poll() is None
 
 
+@slow_e2e_backends("postgresql")  # one backend in `make test`, both at full size
 def test_an_async_handler_times_out_and_is_cancelled_under_the_asyncio_pool(service):
     _start(service, "--pool", "asyncio", handlers=ASYNC_HANDLERS, JOBSVC_CANCEL_GRACE_SECONDS="0")
     timed = service.post(

@@ -8,7 +8,11 @@ import requests
 from standardwebhooks.webhooks import Webhook
 
 from tests.support.receiver import TEST_WEBHOOK_SECRET, receiving
+from tests.support.settings import slow_e2e_backends
 from tests.support.waiting import wait_until
+
+# Backend-independent at this size: one backend in `make test`, both at full size.
+pytestmark = slow_e2e_backends("postgresql")
 
 HOOK_SETTINGS = {
     "JOBSVC_WEBHOOK_SECRET": TEST_WEBHOOK_SECRET,

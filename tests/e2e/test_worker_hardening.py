@@ -10,7 +10,11 @@ import pytest
 import requests
 
 from tests.support.processes import REPO
+from tests.support.settings import slow_e2e_backends
 from tests.support.waiting import wait_until
+
+# Backend-independent at this size: one backend in `make test`, both at full size.
+pytestmark = slow_e2e_backends("sqlite")
 
 SMALL_RESULT_BYTES = 10_000
 PROMPT_EXIT_SECONDS = 15.0

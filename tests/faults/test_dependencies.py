@@ -11,7 +11,12 @@ from typing import Any
 
 import requests
 
+from tests.support.settings import slow_e2e_backends
+
 from .service import FaultService, size
+
+# Backend-independent at this size: one backend in `make test`, both at full size.
+pytestmark = slow_e2e_backends("postgresql")
 
 CHAIN_LENGTH = size(20, 1000)
 FAN_GROUPS = size(2, 10)

@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import time
 
+from tests.support.settings import slow_e2e_backends
+
 from .scenario import epoch, starts, wait_for
 from .service import FaultService, size
+
+# Backend-independent at this size: one backend in `make test`, both at full size.
+pytestmark = slow_e2e_backends("postgresql")
 
 GRACE_SECONDS = 2.0
 SHORT_SECONDS = 0.8

@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import threading
 
+from tests.support.settings import slow_e2e_backends
 from tests.support.waiting import poll_until
 
 from .scenario import epoch
 from .service import FaultService, size
+
+# Backend-independent at this size: one backend in `make test`, both at full size.
+pytestmark = slow_e2e_backends("sqlite")
 
 LEASE = {"JOBSVC_LEASE_SECONDS": "1.5", "JOBSVC_HEARTBEAT_SECONDS": "0.3"}
 MAX_ATTEMPTS = 3

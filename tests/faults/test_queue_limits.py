@@ -11,7 +11,12 @@ from datetime import datetime
 
 import requests
 
+from tests.support.settings import slow_e2e_backends
+
 from .service import size
+
+# Backend-independent at this size: one backend in `make test`, both at full size.
+pytestmark = slow_e2e_backends("postgresql")
 
 WORKERS = 4
 WORKER_CONCURRENCY = "8"

@@ -10,9 +10,13 @@ import requests
 
 from jobsvc.schedules import CATCH_UP_SECONDS
 from tests.schedule_handlers import TICK_TYPE
+from tests.support.settings import slow_e2e_backends
 
 from .scenario import wait_for
 from .service import FULL, FaultService, size
+
+# Backend-independent at this size: one backend in `make test`, both at full size.
+pytestmark = slow_e2e_backends("postgresql")
 
 WORKERS = 4
 RUN_SECONDS = size(4, 10)

@@ -15,7 +15,12 @@ import time
 
 import requests
 
+from tests.support.settings import slow_e2e_backends
+
 from .service import FaultService, size
+
+# Backend-independent at this size: one backend in `make test`, both at full size.
+pytestmark = slow_e2e_backends("sqlite")
 
 SLOW_CLIENTS = size(200, 1000)
 IDLE_CLIENTS = size(30, 200)

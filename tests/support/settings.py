@@ -52,8 +52,9 @@ FULL_SCALE_ENV = "JOBSVC_FAULTS_SCALE"  # "full": the long runs (``make faults``
 
 
 def slow_e2e_backends(default: str) -> pytest.MarkDecorator:
-    """Run a slow end-to-end test (a browser, a Prometheus) on ``default`` in ``make test`` and
-    on every backend under ``JOBSVC_FAULTS_SCALE=full``: what differs by backend is the store,
-    which the fast tests cover on both."""
+    """Run a slow end-to-end test or fault scenario (a browser, a Prometheus, real worker
+    processes) on ``default`` in ``make test`` and on every backend under
+    ``JOBSVC_FAULTS_SCALE=full``: what differs by backend is the store, which the fast tests
+    cover on both. It keeps ``make test`` under 15 minutes."""
     backends = BACKENDS if os.environ.get(FULL_SCALE_ENV) == "full" else [default]
     return pytest.mark.parametrize("backend", backends, indirect=True)
