@@ -17,6 +17,7 @@ from ..errors import (
     JobNotFound,
     JobsvcError,
     MalformedBody,
+    ParentsRefused,
     QueueFull,
     QueueNotFound,
     RateLimited,
@@ -44,6 +45,7 @@ STATUS_BY_ERROR: dict[type[JobsvcError], int] = {
     TokenNameTaken: 409,
     UnsupportedMediaType: 415,
     ValidationFailed: 422,
+    ParentsRefused: 422,  # a ValidationFailed of depends_on, by item
     RateLimited: 429,
     QueueFull: 503,
     DatabaseUnavailable: 503,
