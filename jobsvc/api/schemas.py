@@ -6,7 +6,6 @@ import re
 from typing import Any
 
 from marshmallow import (
-    EXCLUDE,
     RAISE,
     Schema,
     ValidationError,
@@ -347,7 +346,7 @@ class WaitQuerySchema(Schema):
     """The query string of ``GET /jobs/{job_id}``."""
 
     class Meta:
-        unknown = EXCLUDE
+        unknown = RAISE  # as GET /jobs: an unknown parameter is 422, never ignored
 
     wait = fields.Float(
         load_default=None,
