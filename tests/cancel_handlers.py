@@ -4,30 +4,15 @@ a handler really stopped."""
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from tests.exec_log import record as _log
 from worker import JobContext, handler
 
-EXEC_LOG_ENV = "JOBSVC_TEST_EXEC_LOG"  # the same log as tests.handlers
 STEP_SECONDS = 0.01
-
-
-def _log(event: str, ctx: JobContext, **extra: Any) -> None:
-    path = os.environ.get(EXEC_LOG_ENV)
-    if not path:
-        return
-    record = {"event": event, "job_id": ctx.job_id, "attempt": ctx.attempt, "t": time.time()}
-    line = json.dumps({**record, "token": ctx.lease_token, "pid": os.getpid(), **extra})
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, (line + "\n").encode())  # one short write: lines never interleave
-    finally:
-        os.close(fd)
 
 
 @contextmanager

@@ -25,6 +25,7 @@ def record(event: str, ctx: Any, **extra: Any) -> None:
             "t": time.time(),
             "token": ctx.lease_token,
             "pid": os.getpid(),
+            "worker": ctx.worker_id,
             **extra,
         }
     )

@@ -4,41 +4,16 @@ from outside the worker what ran, where, and when."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import threading
 import time
 from typing import Any
 
+from tests.exec_log import record as _log
 from worker import JobContext, PermanentError, handler
 
-EXEC_LOG_ENV = "JOBSVC_TEST_EXEC_LOG"
 WORK_STEP_SECONDS = 0.02
-
-
-def _log(event: str, ctx: JobContext, **extra: Any) -> None:
-    path = os.environ.get(EXEC_LOG_ENV)
-    if not path:
-        return
-    line = json.dumps(
-        {
-            "event": event,
-            "job_id": ctx.job_id,
-            "attempt": ctx.attempt,
-            "token": ctx.lease_token,
-            "pid": os.getpid(),
-            "worker": ctx.worker_id,
-            "t": time.time(),
-            **extra,
-        }
-    )
-    # One write() of a short line in append mode: lines from several processes never interleave.
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, (line + "\n").encode())
-    finally:
-        os.close(fd)
 
 
 @handler("test.echo")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import requests
 
-from tests.handlers import EXEC_LOG_ENV
+from tests.exec_log import EXEC_LOG_ENV
 
 from .ports import free_port
 from .settings import FAST_SETTINGS, TERMINAL, process_env
