@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 
 from jobsvc.models import Job, JobAttempt
 from jobsvc.store import outcomes
@@ -50,12 +50,17 @@ def test_a_timed_out_attempt_says_so(client, engine, job_store):
     assert attempt["error_type"] == "JobTimeout"
 
 
-def test_rescued_released_and_cancelled_attempts_are_recorded(client, lease_store):
+def test_rescued_released_and_cancelled_attempts_are_recorded(client, engine, lease_store):
     ids = [client.post("/jobs", json={"type": "test.echo"}).json["id"] for _ in range(3)]
     store = lease_store
-    claimed = {job.id: job for job in store.claim(None, 3, "w-1", lease_seconds=0.01)}
+    claimed = {job.id: job for job in store.claim(None, 3, "w-1", lease_seconds=30)}
     store.finish([outcomes.released(claimed[ids[0]])])
     assert client.post(f"/jobs/{ids[1]}/cancel").status_code == 200
+    # Expire the remaining lease in the database rather than racing a short one against the clock.
+    with engine.begin() as connection:
+        connection.execute(
+            update(Job).where(Job.id == ids[2]).values(lease_expires_at=Job.created_at)
+        )
     rescued = store.rescue_expired()
     assert {r.job_id for r in rescued} == {ids[2]}
     assert [a["outcome"] for a in _attempts(client, ids[0])] == ["released"]
