@@ -86,6 +86,14 @@ def _parser() -> argparse.ArgumentParser:
         help="processes pool: replace a child after it ran this many jobs (default: never)",
     )
     parser.add_argument(
+        "--prefetch",
+        type=int,
+        default=None,
+        help="processes pool: attempts claimed ahead, waiting for a free child, so that a "
+        "child starts its next job without waiting for a claim (default: one per child; 0 for "
+        "long jobs spread evenly over several workers)",
+    )
+    parser.add_argument(
         "--max-memory-per-child",
         default=None,
         help="processes pool: replace a child whose resident memory after a job is over this, "
@@ -148,6 +156,7 @@ def settings_from(config: Mapping[str, Any], args: argparse.Namespace) -> Worker
             kind=args.pool,
             handler_modules=tuple(config["JOBSVC_HANDLERS"]),
             max_jobs_per_child=args.max_jobs_per_child,
+            prefetch=args.prefetch,
             max_memory_per_child_kib=_memory_kib(args.max_memory_per_child),
         ),
         priority_aging_seconds=config["JOBSVC_PRIORITY_AGING_SECONDS"],
@@ -195,18 +204,21 @@ def check_flags(args: argparse.Namespace) -> None:
         for flag, value in (
             ("--max-jobs-per-child", args.max_jobs_per_child),
             ("--max-memory-per-child", args.max_memory_per_child),
+            ("--prefetch", args.prefetch),
         )
         if value is not None
     ]
     if per_child and args.pool != "processes":
         raise ValueError(
-            f"{per_child[0]} is refused with --pool {args.pool}: it recycles the child "
+            f"{per_child[0]} is refused with --pool {args.pool}: it concerns the child "
             "processes of --pool processes"
         )
     if args.max_jobs_per_child is not None and args.max_jobs_per_child < 1:
         raise ValueError(
             f"--max-jobs-per-child={args.max_jobs_per_child} is refused: expected at least 1"
         )
+    if args.prefetch is not None and args.prefetch < 0:
+        raise ValueError(f"--prefetch={args.prefetch} is refused: expected 0 or more")
     _memory_kib(args.max_memory_per_child)
 
 

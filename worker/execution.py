@@ -54,6 +54,14 @@ class Execution:
             self._resolved = True
             return True
 
+    def resolve_unstarted(self) -> bool:
+        """Like ``resolve``, but only while no slot has begun the attempt (so it never will)."""
+        with self._lock:
+            if self._resolved or self.started is not None:
+                return False
+            self._resolved = True
+            return True
+
     @property
     def resolved(self) -> bool:
         return self._resolved

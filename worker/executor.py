@@ -47,10 +47,11 @@ class Executor:
             limits or ResultLimits(),
             events,
         )
+        self._capacity = concurrency + self.pool.prefetch
 
     def free(self) -> int:
-        """Return how many more attempts the slots can take now."""
-        return self.concurrency - len(self._running)
+        """Return how many more attempts the slots (and the pool's prefetch) can take now."""
+        return self._capacity - len(self._running)
 
     def count(self) -> int:
         """Return how many attempts are in flight (no lock: safe in a signal handler)."""
@@ -89,6 +90,14 @@ class Executor:
         """Return the attempts in flight now."""
         with self._lock:
             return list(self._running.values())
+
+    def prefetched(self) -> list[Execution]:
+        """Return the attempts claimed ahead that no slot has begun (none for a pool that
+        does not prefetch: its slots begin what they are handed at once)."""
+        if not self.pool.prefetch:
+            return []
+        with self._lock:
+            return [e for e in self._running.values() if e.started is None]
 
     def nearest_deadline(self) -> float:
         """Return the earliest timeout of an attempt in flight (monotonic), 0.0 if none."""

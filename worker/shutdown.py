@@ -13,6 +13,7 @@ from jobsvc.errors import DatabaseUnavailable
 from jobsvc.store import outcomes
 
 from .completer import Completer, Report
+from .errors import Interrupted
 from .events import Events
 from .executor import Executor
 from .logs import FLUSH_WAIT_SECONDS, flush_logs
@@ -88,6 +89,7 @@ class Shutdown:
     def drain(self) -> None:
         """Keep maintaining the running jobs for the grace period, then release the rest."""
         flush_logs()  # the signal's line is news; the drain itself may log nothing for a while
+        self._release_unstarted()  # prefetched: the grace is for the running jobs
         deadline = time.monotonic() + self._grace_seconds
         while self._executor.busy() and time.monotonic() < deadline:
             try:
@@ -97,6 +99,14 @@ class Shutdown:
             self._wake.wait(min(DRAIN_CHECK_SECONDS, max(0.0, deadline - time.monotonic())))
             self._wake.clear()
         self._release_leftovers()
+
+    def _release_unstarted(self) -> None:
+        for execution in self._executor.prefetched():
+            if execution.resolve_unstarted():
+                job = execution.job
+                self._events.released(job)
+                self._completer.put(Report(outcomes.released(job), job, None))
+                self._executor.abandon(execution, Interrupted)  # no slot will take it now
 
     def _release_leftovers(self) -> None:
         for execution in self._executor.in_flight():

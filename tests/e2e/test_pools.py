@@ -8,6 +8,7 @@ a cancel cancels the handler's task.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -187,3 +188,56 @@ def test_the_asyncio_pool_refuses_plain_def_handlers_at_start(tmp_path):
     assert done.returncode == 2
     assert "--pool asyncio runs async def handlers only" in done.stderr
     assert "test.echo" in done.stderr
+
+
+@slow_e2e_backends("sqlite")  # one backend in `make test`, both at full size
+def test_a_prefetched_job_waits_claimed_and_a_stopping_worker_releases_it_unrun(service):
+    worker = _start(
+        service, "--pool", "processes", "--concurrency", "1", JOBSVC_SHUTDOWN_GRACE_SECONDS="60"
+    )
+    running = service.post({"type": "pool.pid", "payload": {"seconds": 2}, "max_attempts": 1})
+    _started(service, running)
+    waiting = service.post({"type": "pool.pid", "payload": {}, "max_attempts": 1})
+    # The one child is busy: the second job is claimed ahead (--prefetch defaults to one per
+    # child), so the child will start it without waiting for a claim.
+    wait_until(lambda: service.get(waiting)["status"] == "RUNNING", message="not prefetched")
+    worker.send_signal(signal.SIGTERM)
+    # The grace is for the job that runs; the prefetched one goes back at once, its attempt
+    # not spent, while the first is still running.
+    wait_until(lambda: service.get(waiting)["status"] == "PENDING", timeout=5)
+    assert service.get(running)["status"] == "RUNNING"
+    assert service.get(waiting)["attempts"] == 0
+    assert worker.wait(30) == 0
+    (done,) = service.wait_terminal([running])
+    assert done["status"] == "DONE"
+    assert _records(service, waiting, "start") == []  # never began anywhere
+
+
+def test_prefetch_zero_claims_no_more_than_the_children(service):
+    _start(service, "--pool", "processes", "--concurrency", "1", "--prefetch", "0")
+    running = service.post({"type": "pool.pid", "payload": {"seconds": 1}, "max_attempts": 1})
+    _started(service, running)
+    waiting = service.post({"type": "pool.pid", "payload": {}, "max_attempts": 1})
+    # It is claimed only once the child is free: until then another worker could take it.
+    (done,) = service.wait_terminal([running])
+    first_end = _records(service, running, "end")[0]["t"]
+    assert _started(service, waiting)["t"] >= first_end
+    assert service.wait_terminal([waiting])[0]["status"] == "DONE"
+    assert done["status"] == "DONE"
+
+
+def test_prefetch_is_refused_with_a_pool_that_has_no_children(tmp_path):
+    database_url = f"sqlite:///{tmp_path / 'jobsvc.sqlite3'}"
+    env = {**os.environ, "DATABASE_URL": database_url, "JOBSVC_AUTO_MIGRATE": "1"}
+    for flags, message in (
+        (["--prefetch", "2"], "--prefetch is refused with --pool threads"),
+        (["--pool", "processes", "--prefetch", "-1"], "--prefetch=-1 is refused"),
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "worker", *flags, "--handlers", "tests.handlers"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 2 and message in done.stderr, done.stderr

@@ -11,6 +11,8 @@ same small contract, ``Pool``:
   call ``then`` once the handler can no longer run (at once where the pool cannot wait for it).
 - ``cancel_requested(execution)``: the job was cancelled: tell a cooperative handler.
 - ``close()``: let every slot end once idle.
+- ``prefetch``: how many attempts beyond its slots the pool wants waiting, so that a slot
+  freed by a finished attempt starts the next one without waiting for a claim.
 
 ``threads`` (the default) runs each handler on one of ``--concurrency`` threads; ``processes``
 runs it in one of ``--concurrency`` prefork child processes; ``asyncio`` runs ``async def``
@@ -37,6 +39,8 @@ Report = Callable[[Execution, Outcome], None]
 
 
 class Pool(Protocol):
+    prefetch: int
+
     def submit(self, execution: Execution) -> None: ...
 
     def stop(
@@ -58,6 +62,7 @@ class PoolSettings:
     kind: str = "threads"
     handler_modules: tuple[str, ...] = ()  # what a child process imports (processes only)
     max_jobs_per_child: int | None = None
+    prefetch: int | None = None  # processes only; None: one per child
     max_memory_per_child_kib: int | None = None
     kill_grace_seconds: float = KILL_GRACE_SECONDS_DEFAULT  # SIGTERM, then SIGKILL after this
 

@@ -37,6 +37,8 @@ def sync_handlers(registry: HandlerRegistry) -> list[str]:
 class LoopPool:
     """One event loop thread running every attempt as a task."""
 
+    prefetch = 0  # a task per attempt claimed: nothing claimed waits
+
     def __init__(
         self,
         size: int,

@@ -25,6 +25,9 @@ class SlotPool:
     the next one already waiting without a wake-up, which is most of a no-op job's cost.
     """
 
+    # Threads are cheap, so their pool runs as many as it claims: nothing claimed waits.
+    prefetch = 0
+
     def __init__(
         self,
         size: int,
