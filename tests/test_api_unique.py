@@ -102,3 +102,47 @@ def test_racing_batches_with_overlapping_keys_store_one_job_per_key(app):
         answers = list(pool.map(post, range(8)))
     assert all(answer == answers[0] for answer in answers)
     assert len(app.test_client().get("/jobs").json["jobs"]) == len(keys)
+
+
+def test_a_unique_job_may_wait_on_parents_and_its_duplicate_adds_no_edges(client, lease_store):
+    parent, other = (client.post("/jobs", json={"type": "test.echo"}).json["id"] for _ in "ab")
+    first = client.post("/jobs", json={**JOB, "depends_on": [parent]})
+    assert first.status_code == 201
+    child = first.json["id"]
+    # Another parent on the duplicate does not touch the job that holds the key.
+    again = client.post("/jobs", json={**JOB, "depends_on": [other]})
+    assert again.status_code == 200
+    assert again.json == {"id": child, "status": "PENDING", "duplicate": True}
+    assert client.get(f"/jobs/{child}").json["waiting_on"] == [parent]
+    claimed = {job.id: job for job in lease_store.claim(None, 10, WORKER, 30)}
+    assert set(claimed) == {parent, other}  # the child waits
+    lease_store.finish([outcomes.succeeded(claimed[parent], None)])
+    assert client.get(f"/jobs/{child}").json["waiting_on"] == []
+    assert [job.id for job in lease_store.claim(None, 10, WORKER, 30)] == [child]
+
+
+def test_a_batch_mixes_unique_jobs_and_dependencies(client):
+    parent = client.post("/jobs", json={"type": "test.echo"}).json["id"]
+    items = [
+        {"type": "test.echo", "depends_on": [parent]},
+        {**JOB, "depends_on": [parent]},
+        {**JOB, "depends_on": [parent]},
+        {"type": "test.echo", "unique_key": "plain"},
+    ]
+    response = client.post("/jobs/batch", json={"jobs": items})
+    assert response.status_code == 201, response.json
+    waiting, keyed, dup, plain = response.json["jobs"]
+    assert dup == {"id": keyed["id"], "status": "PENDING", "duplicate": True}
+    shown = {j: client.get(f"/jobs/{j}").json for j in (waiting["id"], keyed["id"], plain["id"])}
+    assert shown[waiting["id"]]["waiting_on"] == [parent]
+    assert shown[keyed["id"]]["waiting_on"] == [parent]
+    assert shown[plain["id"]]["waiting_on"] == []
+
+
+def test_a_unique_job_with_a_failed_parent_is_refused_and_holds_no_key(client, lease_store):
+    parent = client.post("/jobs", json={"type": "test.echo", "max_attempts": 1}).json["id"]
+    (claimed,) = lease_store.claim(None, 1, WORKER, 30)
+    lease_store.finish([outcomes.Failed(claimed.lease, 1, 1, "ValueError: x", "ValueError")])
+    refused = client.post("/jobs", json={**JOB, "depends_on": [parent]})
+    assert refused.status_code == 422 and "depends_on" in refused.json["errors"]
+    assert client.post("/jobs", json=JOB).status_code == 201  # the key was never taken

@@ -91,14 +91,15 @@ def insert_statement(dialect: Dialect, *, waiting: bool = False) -> Any:
     return insert(jobs).from_select([*targets, *_SERVER_SET], rows).returning(jobs.c.id)
 
 
-def unique_insert_statement(dialect: Dialect) -> Any:
+def unique_insert_statement(dialect: Dialect, *, waiting: bool = False) -> Any:
     """Return the same INSERT, skipping each job whose unique_key an active job holds already.
 
     The partial unique index decides, not a read before the write: of racing enqueues with one
     key exactly one inserts. It returns (id, unique_key) of the rows inserted only.
+    ``waiting`` as for ``insert_statement``.
     """
     # No conflict target: the only unique index a new row can meet is the active-key one.
     statement = dialect.insert_ignoring_conflicts(jobs)
-    return statement.from_select(_TARGETS, _batch_rows(dialect, upsert=True)).returning(
-        jobs.c.id, jobs.c.unique_key
-    )
+    targets = [*_COLUMNS, _WAITING_COLUMN[0], *_SERVER_SET] if waiting else _TARGETS
+    rows = _batch_rows(dialect, upsert=True, waiting=waiting)
+    return statement.from_select(targets, rows).returning(jobs.c.id, jobs.c.unique_key)

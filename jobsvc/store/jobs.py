@@ -104,6 +104,7 @@ class JobStore:
         self._unique_insert = self._sql.prepare(unique_insert_statement(self._sql.dialect))
         self._keys = IdempotencyKeys(self._sql.dialect)
         self._insert_waiting = insert_statement(self._sql.dialect, waiting=True)
+        self._unique_insert_waiting = unique_insert_statement(self._sql.dialect, waiting=True)
 
     @translate_errors
     def enqueue(self, jobs_to_add: Sequence[NewJob]) -> list[int]:
@@ -120,7 +121,7 @@ class JobStore:
             return [enqueued.id for enqueued in self.enqueue_checked(jobs_to_add)]
         if any(job.depends_on for job in jobs_to_add):
             with self._sql.write() as transaction:
-                return self._insert_children(transaction, jobs_to_add)
+                return [enqueued.id for enqueued in self._insert_children(transaction, jobs_to_add)]
         # No notify_queues here: on PostgreSQL the insert trigger of migration 0002 sends one
         # NOTIFY per statement and queue within this round trip; SQLite workers see the commit.
         rows = self._sql.run_one(self._insert, {"batch": batch_parameter(jobs_to_add)})
@@ -128,8 +129,12 @@ class JobStore:
 
     def _insert_children(
         self, transaction: Transaction, jobs_to_add: Sequence[NewJob]
-    ) -> list[int]:
-        """Store jobs some of which have parents: lock the parents, insert, add the edges."""
+    ) -> list[Enqueued]:
+        """Store jobs some of which have parents: lock the parents, insert, add the edges.
+
+        A job whose unique_key an active job holds is not stored, and gets no edges: the job
+        that holds the key keeps its own parents.
+        """
         dialect = self._sql.dialect
         named = {parent for job in jobs_to_add for parent in job.depends_on or ()}
         statuses = dependencies.lock_parents(transaction, dialect, named)
@@ -140,17 +145,23 @@ class JobStore:
             sum(statuses[p] is not JobStatus.DONE for p in job.depends_on or ())
             for job in jobs_to_add
         ]
-        batch = batch_parameter(jobs_to_add, waiting)
+        batch = {"batch": batch_parameter(jobs_to_add, waiting)}
         # The insert trigger (PostgreSQL) wakes workers: a waiting child is not claimable,
         # so a wake-up for one costs an idle worker one empty claim.
-        ids = sorted(row[0] for row in transaction.run(self._insert_waiting, {"batch": batch}))
+        if all(job.unique_key is None for job in jobs_to_add):
+            ids = sorted(row[0] for row in transaction.run(self._insert_waiting, batch))
+            results = [Enqueued(job_id, JobStatus.PENDING, created=True) for job_id in ids]
+        else:
+            rows = transaction.execute(self._unique_insert_waiting, batch).all()
+            results = self._unique_results(transaction, jobs_to_add, rows)
         pairs = [
-            (child, parent)
-            for child, job in zip(ids, jobs_to_add, strict=True)
+            (enqueued.id, parent)
+            for enqueued, job in zip(results, jobs_to_add, strict=True)
+            if enqueued.created
             for parent in job.depends_on or ()
         ]
         dependencies.add_edges(transaction, dialect, pairs)
-        return ids
+        return results
 
     @translate_errors
     def enqueue_checked(
@@ -249,26 +260,18 @@ class JobStore:
         if not jobs_to_add:
             return []
         if any(job.depends_on for job in jobs_to_add):
-            # unique_key's conflict-skipping insert cannot carry waiting counts and edges.
-            both = [i for i, job in enumerate(jobs_to_add) if job.depends_on and job.unique_key]
-            if both:
-                why = ["Cannot be combined with unique_key (yet)."]
-                raise ParentsRefused({index: why for index in both})
-            if all(job.unique_key is None for job in jobs_to_add):
-                ids = self._insert_children(transaction, jobs_to_add)
-                return [Enqueued(job_id, JobStatus.PENDING, created=True) for job_id in ids]
-            raise ParentsRefused(
-                {
-                    i: ["Jobs with depends_on and jobs with unique_key go in separate calls."]
-                    for i, job in enumerate(jobs_to_add)
-                    if job.depends_on
-                }
-            )
+            return self._insert_children(transaction, jobs_to_add)
         batch = {"batch": batch_parameter(jobs_to_add)}
         if all(job.unique_key is None for job in jobs_to_add):
             ids = sorted(row[0] for row in transaction.execute(self._insert, batch))
             return [Enqueued(job_id, JobStatus.PENDING, created=True) for job_id in ids]
         rows = transaction.execute(self._unique_insert, batch).all()
+        return self._unique_results(transaction, jobs_to_add, rows)
+
+    def _unique_results(
+        self, transaction: Transaction, jobs_to_add: Sequence[NewJob], rows: Sequence[Any]
+    ) -> list[Enqueued]:
+        """What each job of a unique insert became: stored, or the active job holding its key."""
         new_ids = iter(sorted(job_id for job_id, _ in rows))  # ascending in the batch's order
         by_key = {key: job_id for job_id, key in rows if key is not None}
         existing = self._active_by_key(
