@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
-from .errors import JobsvcError
+from .errors import JobsvcError, ValidationFailed
 
 SCHEMES = {"http": 80, "https": 443}
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -108,6 +109,20 @@ class CallbackPolicy:
                     "otherwise non-public address (JOBSVC_WEBHOOK_ALLOW_PRIVATE is off)"
                 )
         return Target(url, host, port, addresses[0])
+
+
+def check_callback_url(url: str, config: Mapping[str, Any], policy: CallbackPolicy) -> None:
+    """Refuse a new job's ``callback_url`` as a 422 on that field: webhooks off (no signing
+    secret) or a URL ``policy`` forbids. Every way to enqueue (API, CLI, ``jobsvc.enqueue``)
+    calls it; the deliverer checks again at each delivery (DNS rebinding)."""
+    if not config["JOBSVC_WEBHOOK_SECRET"]:
+        raise ValidationFailed(
+            {"callback_url": ["Webhooks are off: JOBSVC_WEBHOOK_SECRET is not set."]}
+        )
+    try:
+        policy.check(url)
+    except CallbackRefused as exc:
+        raise ValidationFailed({"callback_url": [f"Refused: {exc.message}."]}) from None
 
 
 def _split(url: str) -> SplitResult:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from . import config as settings
 from .api.quickload import quick_load
 from .api.schemas import CreateJobSchema
+from .callbacks import CallbackPolicy, check_callback_url
 from .errors import ValidationFailed
 from .newjobs import new_job
 from .registry import load_handler_modules
@@ -62,7 +63,8 @@ def enqueue(
 ) -> Enqueued:
     """Store a job in ``connection``'s transaction (a Connection or a Session); it commits or
     rolls back with the caller's. ``options`` are POST /jobs's fields (queue, priority,
-    run_at, max_attempts, timeout_seconds, unique_key); ``config`` overrides the settings read
+    run_at, delay_seconds, max_attempts, timeout_seconds, unique_key, depends_on,
+    callback_url, checked by the same SSRF rules); ``config`` overrides the settings read
     from the environment. Raises ``ValidationFailed`` (``.errors`` by field) as POST /jobs
     answers 422."""
     conn = connection.connection() if isinstance(connection, Session) else connection
@@ -75,5 +77,7 @@ def enqueue(
             fields = schema.load(item)
         except ValidationError as exc:
             raise ValidationFailed(exc.normalized_messages()) from None
+    if fields.get("callback_url") is not None:
+        check_callback_url(fields["callback_url"], config, CallbackPolicy.from_config(config))
     (enqueued,) = _store(conn.engine).enqueue_in(Transaction(conn), [new_job(fields, config)])
     return enqueued

@@ -99,3 +99,21 @@ def test_a_bad_wait_is_422_naming_it(client):
 
 def test_waiting_on_an_unknown_job_is_404(client):
     assert client.get("/jobs/424242?wait=5").status_code == 404
+
+
+def test_a_waiter_on_a_grandchild_is_answered_when_its_grandparent_fails(app, client, lease_store):
+    root = client.post("/jobs", json={"type": "test.echo", "max_attempts": 1}).json["id"]
+    child = client.post("/jobs", json={"type": "test.echo", "depends_on": [root]}).json["id"]
+    grandchild = client.post("/jobs", json={"type": "test.echo", "depends_on": [child]}).json["id"]
+    thread, answer = _wait_in_thread(app.test_client(), f"/jobs/{grandchild}?wait=60")
+    wait_until(
+        lambda: _ended_jobs(app).waiting == 1, timeout=30, message="the request never waited"
+    )
+    (job,) = lease_store.claim(None, 1, "w-1", lease_seconds=30)
+    assert job.id == root
+    failure = outcomes.failed(job, RuntimeError("root"), permanent=True, traceback_limit=100)
+    assert lease_store.finish([failure]) == []
+    thread.join(timeout=50)
+    assert answer["job"]["status"] == "CANCELLED"
+    assert f"job {root}" in answer["job"]["last_error"]
+    assert answer["took"] < 45  # woken by the cancel it inherited, not by the 60 s timeout

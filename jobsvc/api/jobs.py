@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from marshmallow import Schema, ValidationError
 
-from ..callbacks import CallbackRefused
+from ..callbacks import check_callback_url
 from ..errors import JobNotFound, ParentsRefused, ValidationFailed
 from ..models import JobStatus
 from ..newjobs import new_job
@@ -107,22 +107,10 @@ def _single_valued_args() -> dict[str, str]:
 
 
 def _new_job(fields: dict[str, Any]) -> NewJob:
-    if fields.get("callback_url") is not None:
-        _check_callback(fields["callback_url"])
-    return new_job(fields, state().services.config)
-
-
-def _check_callback(url: str) -> None:
-    # Refused here with the reason, and checked again at each delivery (DNS rebinding).
     api = state()
-    if not api.services.config["JOBSVC_WEBHOOK_SECRET"]:
-        raise ValidationFailed(
-            {"callback_url": ["Webhooks are off: JOBSVC_WEBHOOK_SECRET is not set."]}
-        )
-    try:
-        api.callback_policy.check(url)
-    except CallbackRefused as exc:
-        raise ValidationFailed({"callback_url": [f"Refused: {exc.message}."]}) from None
+    if fields.get("callback_url") is not None:
+        check_callback_url(fields["callback_url"], api.services.config, api.callback_policy)
+    return new_job(fields, api.services.config)
 
 
 def load_job(item: Any) -> NewJob:

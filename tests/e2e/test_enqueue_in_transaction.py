@@ -61,3 +61,29 @@ def test_a_job_is_validated_as_post_jobs_validates_it(service, app_engine):
         first = jobsvc.enqueue(connection, "test.echo", unique_key="k", config=SETTINGS)
         again = jobsvc.enqueue(connection, "test.echo", unique_key="k", config=SETTINGS)
         assert again.duplicate and again.id == first.id
+
+
+def test_a_callback_url_is_held_to_the_apis_ssrf_rules(service, app_engine):
+    webhooks = {**SETTINGS, "JOBSVC_WEBHOOK_SECRET": "whsec_" + "A" * 32}
+    with app_engine.connect() as connection:
+        with pytest.raises(ValidationFailed) as off:
+            jobsvc.enqueue(
+                connection, "test.echo", callback_url="http://127.0.0.1/", config=SETTINGS
+            )
+        assert "JOBSVC_WEBHOOK_SECRET is not set" in off.value.errors["callback_url"][0]
+        with pytest.raises(ValidationFailed) as unlisted:
+            jobsvc.enqueue(
+                connection, "test.echo", callback_url="http://127.0.0.1/", config=webhooks
+            )
+        assert "JOBSVC_WEBHOOK_ALLOWED_HOSTS" in unlisted.value.errors["callback_url"][0]
+        listed = {**webhooks, "JOBSVC_WEBHOOK_ALLOWED_HOSTS": ("localhost",)}
+        with pytest.raises(ValidationFailed) as loopback:
+            jobsvc.enqueue(connection, "test.echo", callback_url="http://localhost/", config=listed)
+        assert "non-public address" in loopback.value.errors["callback_url"][0]
+        allowed = {**listed, "JOBSVC_WEBHOOK_ALLOW_PRIVATE": True}
+        job = jobsvc.enqueue(
+            connection, "test.echo", callback_url="http://localhost/", config=allowed
+        )
+        assert job.created
+        connection.rollback()
+    assert _count(app_engine, Job.__table__) == 0  # nothing refused was stored
