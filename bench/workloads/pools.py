@@ -21,7 +21,13 @@ from .w2_drain import _finish_span, _wait_done
 IO_SECONDS = 0.1
 CPU_LOOPS = 250_000  # about 20 ms of CPU per job on the development machine
 W5_CASES = (("asyncio", 1000), ("threads", 256))
-W6_CASES = (("processes", 2), ("threads", None))
+# (label, pool, --concurrency, more flags): the processes pool also without its prefetch, which
+# is how it ran before it had one.
+W6_CASES = (
+    ("processes", "processes", 2, ()),
+    ("no prefetch", "processes", 2, ("--prefetch", "0")),
+    ("threads", "threads", None, ()),
+)
 ASYNC_ONLY = ("--handlers", "bench.async_handlers")  # the asyncio pool refuses plain handlers
 
 
@@ -29,12 +35,19 @@ def _job(job_type: str, payload: dict) -> NewJob:
     return NewJob(type=job_type, payload=payload, queue="default", priority=0, max_attempts=3)
 
 
-def _drain(bench: Run, job: NewJob, count: int, pool: str, concurrency: int | None) -> float:
+def _drain(
+    bench: Run,
+    job: NewJob,
+    count: int,
+    pool: str,
+    concurrency: int | None,
+    more: tuple[str, ...] = (),
+) -> float:
     """Drain ``count`` copies of ``job`` with one worker; return jobs/s (first claim to last
     completion)."""
     bench.database.reset()
     ids = enqueue_noops(bench.database, count, job)
-    flags = ["--pool", pool, *(ASYNC_ONLY if pool == "asyncio" else ())]
+    flags = ["--pool", pool, *(ASYNC_ONLY if pool == "asyncio" else ()), *more]
     with Services(bench.database.url, bench.log_dir) as services:
         child = services.start_worker(concurrency, *flags)
         _wait_done(bench, count, [child])
@@ -62,27 +75,24 @@ def run_w5(bench: Run) -> None:
 def run_w6(bench: Run) -> None:
     """CPU-bound: jobs of about 20 ms of pure-Python CPU each.
 
-    The two pools alternate, ``w2_repeats`` rounds, and the speed-up is the median of each
-    round's ratio: this machine's speed drifts more within minutes than the effect measured.
+    The cases alternate, ``w2_repeats`` rounds, and each speed-up is the median of the rounds'
+    ratios: this machine's speed drifts more within minutes than the effects measured.
     """
     job = _job("cpu", {"loops": CPU_LOOPS})
-    rates: dict[str, list[float]] = {pool: [] for pool, _ in W6_CASES}
-    ratios = []
+    rates: dict[str, list[float]] = {label: [] for label, *_ in W6_CASES}
     for _ in range(bench.sizes.w2_repeats):
-        for pool, concurrency in W6_CASES:
-            rates[pool].append(_drain(bench, job, bench.sizes.w6_jobs, pool, concurrency))
-        ratios.append(rates["processes"][-1] / rates["threads"][-1])
-    for pool, concurrency in W6_CASES:
-        case = f"{bench.sizes.w6_jobs:,} jobs of ~20 ms CPU, 1 worker, {_label(pool, concurrency)}"
-        metric = f"jobs/s median/{len(rates[pool])}"
-        bench.add("W6", case, metric, median(rates[pool]), "jobs/s")
-    bench.add(
-        "W6",
-        "processes x2 / threads, interleaved",
-        f"speed-up median/{len(ratios)}",
-        median(ratios),
-        "x",
-    )
+        for label, pool, concurrency, more in W6_CASES:
+            rate = _drain(bench, job, bench.sizes.w6_jobs, pool, concurrency, more)
+            rates[label].append(rate)
+    for label, pool, concurrency, more in W6_CASES:
+        flags = " ".join((_label(pool, concurrency), *more))
+        case = f"{bench.sizes.w6_jobs:,} jobs of ~20 ms CPU, 1 worker, {flags}"
+        metric = f"jobs/s median/{len(rates[label])}"
+        bench.add("W6", case, metric, median(rates[label]), "jobs/s")
+    for label in ("processes", "no prefetch"):
+        ratios = [p / t for p, t in zip(rates[label], rates["threads"], strict=True)]
+        case = f"{label} x2 / threads, interleaved"
+        bench.add("W6", case, f"speed-up median/{len(ratios)}", median(ratios), "x")
 
 
 def run_w2p(bench: Run) -> None:
