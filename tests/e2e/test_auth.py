@@ -8,6 +8,11 @@ import sys
 import requests
 
 from tests.support.processes import REPO
+from tests.support.settings import slow_e2e_backends
+
+# Real worker processes; what differs by backend is the store, which the fast tests
+# cover on both: one backend in `make test`, both at full size.
+pytestmark = slow_e2e_backends("sqlite")
 
 JOB = {"type": "test.echo", "payload": {"n": 1}}
 

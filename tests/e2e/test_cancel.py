@@ -10,7 +10,12 @@ import time
 
 import requests
 
+from tests.support.settings import slow_e2e_backends
 from tests.support.waiting import wait_until
+
+# Real worker processes; what differs by backend is the store, which the fast tests
+# cover on both: one backend in `make test`, both at full size.
+pytestmark = slow_e2e_backends("postgresql")
 
 HANDLERS = "tests.handlers,tests.cancel_handlers"
 CANCEL_LATENCY_MAX_SECONDS = 1.0

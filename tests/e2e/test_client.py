@@ -21,6 +21,7 @@ from jobsvc.client import (
     job_body,
 )
 from tests.support.processes import REPO
+from tests.support.settings import slow_e2e_backends
 
 
 class RecordingTransport(httpx.HTTPTransport):
@@ -130,6 +131,7 @@ def test_list_iterates_over_every_page_newest_first(service):
     assert listed == sorted(ids, reverse=True)
 
 
+@slow_e2e_backends("sqlite")  # one backend in `make test`, both at full size
 def test_a_rate_limited_enqueue_is_retried_after_retry_after_with_the_same_key(service):
     service.env["JOBSVC_RATE_LIMIT_PER_SECOND"] = "1"
     service.env["JOBSVC_RATE_LIMIT_BURST"] = "1"
@@ -147,6 +149,7 @@ def test_a_rate_limited_enqueue_is_retried_after_retry_after_with_the_same_key(s
     assert second["id"] == first["id"] + 1
 
 
+@slow_e2e_backends("sqlite")  # one backend in `make test`, both at full size
 def test_a_client_out_of_retries_raises_rate_limited(service):
     service.env["JOBSVC_RATE_LIMIT_PER_SECOND"] = "0.01"
     service.env["JOBSVC_RATE_LIMIT_BURST"] = "1"

@@ -62,6 +62,9 @@ def test_worker_unit_outlasts_the_drain_and_restarts_on_failure():
     assert float(settings["TimeoutStopSec"]) > SHUTDOWN_GRACE_DEFAULT
 
 
+WORKER_METRICS = ("http://127.0.0.1:9400/metrics", "http://127.0.0.1:9401/metrics")
+
+
 class Supervisor:
     """supervisord with deploy/supervisor/jobsvc.conf included, in a folder of its own."""
 
@@ -149,6 +152,8 @@ def test_supervisord_runs_the_api_and_two_workers_restarts_a_killed_one_and_drai
         pids = _wait_for(lambda: _all_running(supervisor), 60, "the API and two workers RUNNING")
         base = f"http://127.0.0.1:{port}"
         _wait_for(lambda: _healthy(base), 30, "the API to answer")
+        for metrics in WORKER_METRICS:  # each worker serves its own, as the conf says
+            _wait_for(lambda: _serves_metrics(metrics), 30, f"worker metrics on {metrics}")  # noqa: B023
         victim = "jobsvc-worker:jobsvc-worker-0"
         os.kill(pids[victim], signal.SIGKILL)
         _wait_for(
@@ -177,6 +182,14 @@ def test_supervisord_runs_the_api_and_two_workers_restarts_a_killed_one_and_drai
 def _all_running(supervisor: Supervisor) -> dict[str, int] | None:
     pids = supervisor.pids()
     return pids if len(pids) == 3 else None
+
+
+def _serves_metrics(url: str) -> bool:
+    try:
+        response = requests.get(url, timeout=2)
+    except requests.ConnectionError:
+        return False
+    return response.status_code == 200 and "jobsvc_worker_last_heartbeat" in response.text
 
 
 def _healthy(base: str) -> bool:

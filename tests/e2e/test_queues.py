@@ -7,7 +7,12 @@ import time
 import requests
 
 from jobsvc.store.queues import QUEUE_SETTINGS_SECONDS
+from tests.support.settings import slow_e2e_backends
 from tests.support.waiting import wait_until
+
+# Real worker processes; what differs by backend is the store, which the fast tests
+# cover on both: one backend in `make test`, both at full size.
+pytestmark = slow_e2e_backends("postgresql")
 
 
 def _pause(service, name: str, verb: str = "pause") -> None:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import requests
 
 from jobsvc.retry import max_delay
+from tests.support.settings import slow_e2e_backends
 from tests.support.waiting import wait_until
 
 RETRY_BASE_SECONDS = 0.5
@@ -96,6 +97,7 @@ def test_always_failing_job_ends_failed_after_max_attempts(service):
     assert len([e for e in service.executions() if e["event"] == "start"]) == 4
 
 
+@slow_e2e_backends("sqlite")  # one backend in `make test`, both at full size
 def test_killed_worker_job_is_finished_by_another_after_its_lease_expires(service):
     service.start_api()
     victim = service.start_worker(JOBSVC_LEASE_SECONDS="1.5", JOBSVC_HEARTBEAT_SECONDS="0.3")

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from tests.support.settings import slow_e2e_backends
+
 from .scenario import starts
 from .service import FaultService, size
+
+# Real worker processes; what differs by backend is the store, which the fast tests
+# cover on both: one backend in `make test`, both at full size.
+pytestmark = slow_e2e_backends("sqlite")
 
 TIMEOUT_SECONDS = 1.0
 MAX_ATTEMPTS = 2

@@ -7,10 +7,15 @@ from sqlalchemy import func, select
 
 from jobsvc.models import Job
 from jobsvc.timestamps import db_now
+from tests.support.settings import slow_e2e_backends
 
 from .invariants import read_events
 from .scenario import wait_for
 from .service import FaultService, size
+
+# Real worker processes; what differs by backend is the store, which the fast tests
+# cover on both: one backend in `make test`, both at full size.
+pytestmark = slow_e2e_backends("postgresql")
 
 JOBS = size(3, 12)
 LEASE_SECONDS = 1.5

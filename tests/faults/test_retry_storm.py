@@ -6,8 +6,14 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 
+from tests.support.settings import slow_e2e_backends
+
 from .scenario import starts
 from .service import FaultService, size
+
+# Real worker processes; what differs by backend is the store, which the fast tests
+# cover on both: one backend in `make test`, both at full size.
+pytestmark = slow_e2e_backends("postgresql")
 
 JOBS = size(200, 1000)
 BASE_SECONDS = size(2.0, 4.0)  # the first retry waits uniformly in [0, base]
