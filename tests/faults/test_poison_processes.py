@@ -5,12 +5,9 @@ WorkerProcessDied, and no other job spends an attempt on it."""
 
 from __future__ import annotations
 
-import threading
-
 from tests.support.settings import slow_e2e_backends
-from tests.support.waiting import poll_until
 
-from .scenario import epoch
+from .scenario import poison_amid_bystanders
 from .service import FaultService, size
 
 # Backend-independent at this size: one backend in `make test`, both at full size.
@@ -20,7 +17,6 @@ LEASE = {"JOBSVC_LEASE_SECONDS": "1.5", "JOBSVC_HEARTBEAT_SECONDS": "0.3"}
 MAX_ATTEMPTS = 3
 CHILDREN = 2  # per worker
 STREAM_EVERY_SECONDS = size(0.3, 0.1)
-STREAM_BATCH = 5
 SETTLE_TIMEOUT_SECONDS = 90
 
 
@@ -30,33 +26,15 @@ def test_poison_job_under_processes_costs_bystanders_nothing(faulty: FaultServic
         faulty.start_worker("--pool", "processes", "--concurrency", str(CHILDREN), **LEASE)
     faulty.supervise()
     poison = faulty.post({"type": "test.kill_self", "max_attempts": MAX_ATTEMPTS})
-    stop = threading.Event()
-
-    def stream() -> None:
-        while not stop.wait(STREAM_EVERY_SECONDS):
-            faulty.enqueue([{"type": "test.work", "payload": {"seconds": 0.02}}] * STREAM_BATCH)
-
-    streamer = threading.Thread(target=stream, daemon=True)
-    streamer.start()
-    poll_until(
-        lambda: faulty.row(poison)["status"] == "FAILED",
-        timeout=SETTLE_TIMEOUT_SECONDS,
-        interval=0.1,
+    row, others, flowed = poison_amid_bystanders(
+        faulty, poison, every_seconds=STREAM_EVERY_SECONDS, timeout=SETTLE_TIMEOUT_SECONDS
     )
-    stop.set()
-    streamer.join()
-    faulty.wait_settled(SETTLE_TIMEOUT_SECONDS)
-
-    row = faulty.row(poison)
     assert row["status"] == "FAILED" and row["attempts"] == MAX_ATTEMPTS
     assert row["error_type"] == "WorkerProcessDied" and "SIGKILL" in row["last_error"]
-    others = [i for i in faulty.accepted if i != poison]
     statuses = faulty.statuses()
     collateral = [i for i in others if statuses[i] != "DONE" or faulty.row(i)["attempts"] != 1]
     assert collateral == []  # only the poison job's own child died
     assert not faulty.faults.died and all(w.poll() is None for w in faulty.live_workers())
-    poison_failed = epoch(row["finished_at"])
-    flowed = [i for i in others if epoch(faulty.row(i)["finished_at"]) < poison_failed]
     faulty.check(
         "poison_processes",
         worker_deaths=len(faulty.faults.died),
