@@ -25,9 +25,10 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## faults: the fault-injection suite at full size (see docs/reliability.md); prints its counters
+## faults: the fault-injection suite at full size (see docs/reliability.md); prints its counters.
+## The slow end-to-end tests, on one backend in `make test`, run here on both.
 faults: $(VENV)/.installed
-	JOBSVC_FAULTS_SCALE=full $(BIN)/python -m pytest -s --timeout 1800 tests/faults $(PYTEST_ARGS)
+	JOBSVC_FAULTS_SCALE=full $(BIN)/python -m pytest -s --timeout 1800 tests/faults tests/e2e $(PYTEST_ARGS)
 
 ## lint: ruff's rules (pyproject.toml) and its formatter, checked, never applied
 lint: $(VENV)/.installed
