@@ -47,6 +47,7 @@ CONCURRENCY = {
     "processes": (max(os.cpu_count() or 1, 1), 256),
     "asyncio": (100, 10_000),
 }
+PREFETCH_MAX = 256  # attempts claimed ahead, at most: as many as the pool's most children
 MEMORY_UNITS_KIB = {"": 1, "k": 1, "kb": 1, "kib": 1, "m": 1024, "mb": 1024, "mib": 1024}
 MEMORY_UNITS_KIB |= {"g": 1024**2, "gb": 1024**2, "gib": 1024**2}
 MEMORY_PATTERN = re.compile(r"^\s*(\d+)\s*([A-Za-z]*)\s*$")
@@ -217,8 +218,10 @@ def check_flags(args: argparse.Namespace) -> None:
         raise ValueError(
             f"--max-jobs-per-child={args.max_jobs_per_child} is refused: expected at least 1"
         )
-    if args.prefetch is not None and args.prefetch < 0:
-        raise ValueError(f"--prefetch={args.prefetch} is refused: expected 0 or more")
+    if args.prefetch is not None and not 0 <= args.prefetch <= PREFETCH_MAX:
+        # Each prefetched attempt is a claimed job no other worker can start: a large value
+        # would let one worker take a whole backlog.
+        raise ValueError(f"--prefetch={args.prefetch} is refused: expected 0 to {PREFETCH_MAX}")
     _memory_kib(args.max_memory_per_child)
 
 

@@ -232,6 +232,7 @@ def test_prefetch_is_refused_with_a_pool_that_has_no_children(tmp_path):
     for flags, message in (
         (["--prefetch", "2"], "--prefetch is refused with --pool threads"),
         (["--pool", "processes", "--prefetch", "-1"], "--prefetch=-1 is refused"),
+        (["--pool", "processes", "--prefetch", "100000"], "expected 0 to 256"),
     ):
         done = subprocess.run(
             [sys.executable, "-m", "worker", *flags, "--handlers", "tests.handlers"],
