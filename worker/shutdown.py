@@ -15,6 +15,7 @@ from jobsvc.store import outcomes
 from .completer import Completer, Report
 from .errors import Interrupted
 from .events import Events
+from .execution import Execution
 from .executor import Executor
 from .logs import FLUSH_WAIT_SECONDS, flush_logs
 from .maintenance import Maintenance
@@ -103,15 +104,16 @@ class Shutdown:
     def _release_unstarted(self) -> None:
         for execution in self._executor.prefetched():
             if execution.resolve_unstarted():
-                job = execution.job
-                self._events.released(job)
-                self._completer.put(Report(outcomes.released(job), job, None))
+                self._report_released(execution)
                 self._executor.abandon(execution, Interrupted)  # no slot will take it now
 
     def _release_leftovers(self) -> None:
         for execution in self._executor.in_flight():
             if execution.resolve():
-                job = execution.job
-                self._events.released(job)
-                self._completer.put(Report(outcomes.released(job), job, execution.elapsed()))
+                self._report_released(execution)
                 self._executor.release(execution)
+
+    def _report_released(self, execution: Execution) -> None:
+        job = execution.job
+        self._events.released(job)
+        self._completer.put(Report(outcomes.released(job), job, execution.elapsed()))

@@ -174,17 +174,22 @@ def test_an_async_handler_times_out_and_is_cancelled_under_the_asyncio_pool(serv
         assert service.get(job_id)["status"] == "CANCELLED"
 
 
-def test_the_asyncio_pool_refuses_plain_def_handlers_at_start(tmp_path):
-    # Refused before any job is claimed: a private SQLite file is database enough.
+def _refused_at_start(tmp_path, *flags: str) -> subprocess.CompletedProcess[str]:
+    """Run a worker that must refuse ``flags`` before claiming anything (a private SQLite file
+    is database enough)."""
     database_url = f"sqlite:///{tmp_path / 'jobsvc.sqlite3'}"
     env = {**os.environ, "DATABASE_URL": database_url, "JOBSVC_AUTO_MIGRATE": "1"}
-    done = subprocess.run(
-        [sys.executable, "-m", "worker", "--pool", "asyncio", "--handlers", "tests.handlers"],
+    return subprocess.run(
+        [sys.executable, "-m", "worker", *flags, "--handlers", "tests.handlers"],
         env=env,
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def test_the_asyncio_pool_refuses_plain_def_handlers_at_start(tmp_path):
+    done = _refused_at_start(tmp_path, "--pool", "asyncio")
     assert done.returncode == 2
     assert "--pool asyncio runs async def handlers only" in done.stderr
     assert "test.echo" in done.stderr
@@ -227,18 +232,10 @@ def test_prefetch_zero_claims_no_more_than_the_children(service):
 
 
 def test_prefetch_is_refused_with_a_pool_that_has_no_children(tmp_path):
-    database_url = f"sqlite:///{tmp_path / 'jobsvc.sqlite3'}"
-    env = {**os.environ, "DATABASE_URL": database_url, "JOBSVC_AUTO_MIGRATE": "1"}
     for flags, message in (
         (["--prefetch", "2"], "--prefetch is refused with --pool threads"),
         (["--pool", "processes", "--prefetch", "-1"], "--prefetch=-1 is refused"),
         (["--pool", "processes", "--prefetch", "100000"], "expected 0 to 256"),
     ):
-        done = subprocess.run(
-            [sys.executable, "-m", "worker", *flags, "--handlers", "tests.handlers"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        done = _refused_at_start(tmp_path, *flags)
         assert done.returncode == 2 and message in done.stderr, done.stderr
